@@ -15,7 +15,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{InboundEvent, Integration, IntegrationState, OutboundMessage, SendFailure, SendReceipt};
+use crate::domain::{
+    InboundEvent, Integration, IntegrationState, OutboundMessage, SendFailure, SendReceipt,
+};
 use crate::error::{AdapterError, ConnectError, ParseError, StoreError, WebhookRejection};
 use crate::ids::{BusinessId, ChannelName};
 
@@ -47,7 +49,10 @@ pub struct Capabilities {
 mod opt_secs {
     use std::time::Duration;
 
-    pub fn serialize<S: serde::Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        value: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(d) => s.serialize_some(&d.as_secs()),
             None => s.serialize_none(),
@@ -98,7 +103,8 @@ impl Credentials {
     /// # Errors
     /// When the stored JSON does not have the expected shape.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, AdapterError> {
-        serde_json::from_str(self.0.expose_secret()).map_err(|e| AdapterError::Credentials(e.to_string()))
+        serde_json::from_str(self.0.expose_secret())
+            .map_err(|e| AdapterError::Credentials(e.to_string()))
     }
 
     #[must_use]
@@ -164,7 +170,11 @@ pub struct CallbackParams {
 #[async_trait]
 pub trait AccountDirectory: Send + Sync {
     /// The business whose active integration holds `account_id` on `channel`, if any.
-    async fn owner_of(&self, channel: &ChannelName, account_id: &str) -> Result<Option<BusinessId>, StoreError>;
+    async fn owner_of(
+        &self,
+        channel: &ChannelName,
+        account_id: &str,
+    ) -> Result<Option<BusinessId>, StoreError>;
 }
 
 /// Who is connecting, and the directory to check account ownership with.
@@ -175,7 +185,9 @@ pub struct ConnectAttempt<'a> {
 
 impl fmt::Debug for ConnectAttempt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectAttempt").field("business_id", &self.business_id).finish_non_exhaustive()
+        f.debug_struct("ConnectAttempt")
+            .field("business_id", &self.business_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +197,11 @@ impl ConnectAttempt<'_> {
     ///
     /// # Errors
     /// [`ConnectError::internal`] when the directory fails.
-    pub async fn taken_by_other(&self, channel: &ChannelName, account_id: &str) -> Result<bool, ConnectError> {
+    pub async fn taken_by_other(
+        &self,
+        channel: &ChannelName,
+        account_id: &str,
+    ) -> Result<bool, ConnectError> {
         match self.directory.owner_of(channel, account_id).await {
             Ok(owner) => Ok(owner.is_some_and(|b| b != self.business_id)),
             Err(_) => Err(ConnectError::internal()),
@@ -283,7 +299,11 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// A missing or wrong signature or secret (`401`).
-    fn authenticate_webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookAuth, WebhookRejection>;
+    fn authenticate_webhook(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookAuth, WebhookRejection>;
 
     /// Parses a stored, authenticated webhook body into normalized events. Unknown kinds become
     /// events of kind "other", never errors; an error means the body is not the provider's
@@ -297,5 +317,9 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// A classified [`SendFailure`].
-    async fn send(&self, ctx: &IntegrationContext, message: &OutboundMessage) -> Result<SendReceipt, SendFailure>;
+    async fn send(
+        &self,
+        ctx: &IntegrationContext,
+        message: &OutboundMessage,
+    ) -> Result<SendReceipt, SendFailure>;
 }

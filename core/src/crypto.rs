@@ -38,7 +38,9 @@ impl EncryptionKey {
     /// # Errors
     /// When the text is not base64 or does not decode to 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
-        let bytes = STANDARD.decode(text.trim()).map_err(|_| KeyError::Malformed)?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyError::Malformed)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed)?;
         Ok(Self(SecretBox::new(Box::new(key))))
     }
@@ -84,7 +86,9 @@ impl EncryptedBlob {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CipherError {
-    #[error("ciphertext does not decrypt under the configured key (was security.encryption_key changed?)")]
+    #[error(
+        "ciphertext does not decrypt under the configured key (was security.encryption_key changed?)"
+    )]
     Decrypt,
     #[error("unknown ciphertext format")]
     Format,
@@ -131,7 +135,11 @@ impl Cipher {
     ///
     /// # Errors
     /// When the format is unknown or the key or context differ.
-    pub fn decrypt(&self, blob: &EncryptedBlob, context: &[u8]) -> Result<SecretBox<[u8]>, CipherError> {
+    pub fn decrypt(
+        &self,
+        blob: &EncryptedBlob,
+        context: &[u8],
+    ) -> Result<SecretBox<[u8]>, CipherError> {
         let bytes = blob.as_bytes();
         let Some((&FORMAT_V1, rest)) = bytes.split_first() else {
             return Err(CipherError::Format);
@@ -162,7 +170,8 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// HMAC-SHA256 of `body` under `key`.
 #[must_use]
 pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac.finalize().into_bytes().into()
 }
@@ -170,7 +179,8 @@ pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
 /// Checks an HMAC-SHA256 signature in constant time.
 #[must_use]
 pub fn verify_hmac_sha256(key: &[u8], body: &[u8], signature: &[u8]) -> bool {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac.verify_slice(signature).is_ok()
 }
@@ -200,11 +210,19 @@ mod tests {
         assert!(!blob.as_bytes().windows(4).any(|w| w == b"EAAG"));
         let plain = cipher.decrypt(&blob, b"whatsapp").unwrap();
         assert_eq!(plain.expose_secret(), b"{\"token\":\"EAAG\"}");
-        assert_eq!(cipher.decrypt(&blob, b"telegram").unwrap_err(), CipherError::Decrypt);
-        let other = Cipher::new(&EncryptionKey::generate());
-        assert_eq!(other.decrypt(&blob, b"whatsapp").unwrap_err(), CipherError::Decrypt);
         assert_eq!(
-            cipher.decrypt(&EncryptedBlob::from_stored(vec![9, 9]), b"").unwrap_err(),
+            cipher.decrypt(&blob, b"telegram").unwrap_err(),
+            CipherError::Decrypt
+        );
+        let other = Cipher::new(&EncryptionKey::generate());
+        assert_eq!(
+            other.decrypt(&blob, b"whatsapp").unwrap_err(),
+            CipherError::Decrypt
+        );
+        assert_eq!(
+            cipher
+                .decrypt(&EncryptedBlob::from_stored(vec![9, 9]), b"")
+                .unwrap_err(),
             CipherError::Format
         );
     }
@@ -232,7 +250,10 @@ mod tests {
         let token = random_token(32);
         let text = token.expose_secret();
         assert_eq!(text.len(), 43);
-        assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_ne!(text, random_token(32).expose_secret());
     }
 }

@@ -380,7 +380,10 @@ pub enum OutboundContent {
         filename: Option<String>,
     },
     /// Up to three reply buttons under a text.
-    Buttons { body: String, buttons: Vec<ReplyButton> },
+    Buttons {
+        body: String,
+        buttons: Vec<ReplyButton>,
+    },
     Reaction {
         /// The provider message id reacted to.
         message_id: String,
@@ -542,18 +545,33 @@ mod tests {
         for name in ["text", "voice", "order", "edit", "poll_vote_2027"] {
             assert_eq!(MessageKind::parse(name).as_str(), name);
         }
-        assert_eq!(MessageKind::parse("poll_vote_2027"), MessageKind::Other("poll_vote_2027".into()));
+        assert_eq!(
+            MessageKind::parse("poll_vote_2027"),
+            MessageKind::Other("poll_vote_2027".into())
+        );
     }
 
     #[test]
     fn outbound_content_has_a_stable_json_shape() {
         let content: OutboundContent =
             serde_json::from_str(r#"{"type":"text","body":"hi"}"#).unwrap();
-        assert_eq!(content, OutboundContent::Text { body: "hi".into(), preview_url: false });
+        assert_eq!(
+            content,
+            OutboundContent::Text {
+                body: "hi".into(),
+                preview_url: false
+            }
+        );
         let media: OutboundContent = serde_json::from_str(
             r#"{"type":"media","kind":"image","link":"https://x/y.png","caption":"c","filename":null}"#,
         )
         .unwrap();
-        assert!(matches!(media, OutboundContent::Media { source: MediaSource::Link(_), .. }));
+        assert!(matches!(
+            media,
+            OutboundContent::Media {
+                source: MediaSource::Link(_),
+                ..
+            }
+        ));
     }
 }

@@ -87,7 +87,9 @@ uuid_id!(
 pub struct ChannelName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a valid channel name (lower-case letters, digits and `_`, starting with a letter, at most 32 characters)")]
+#[error(
+    "`{0}` is not a valid channel name (lower-case letters, digits and `_`, starting with a letter, at most 32 characters)"
+)]
 pub struct InvalidChannelName(pub String);
 
 impl ChannelName {

@@ -50,7 +50,10 @@ impl ChannelConfig {
     /// Whether `channels.<name>.enabled` is true (default false).
     #[must_use]
     pub fn enabled(&self) -> bool {
-        self.section.get("enabled").and_then(serde_json::Value::as_bool).unwrap_or(false)
+        self.section
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// Deserializes the section into the adapter's config type; errors name the full key.
@@ -61,7 +64,10 @@ impl ChannelConfig {
         serde_json::from_value(self.section.clone()).map_err(|e| {
             let message = e.to_string();
             // serde names the field in "missing field `x`" / "unknown field `x`".
-            let field = message.split('`').nth(1).filter(|_| message.contains("field"));
+            let field = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field"));
             match field {
                 Some(field) => ConfigError::new(self.key(field), message.clone()),
                 None => ConfigError::new(format!("channels.{}", self.name), message),
@@ -77,7 +83,8 @@ impl ChannelConfig {
 }
 
 /// Builds an adapter from its config section.
-pub type BuildAdapter = fn(&ChannelConfig, &AdapterServices) -> Result<Arc<dyn ChannelAdapter>, ConfigError>;
+pub type BuildAdapter =
+    fn(&ChannelConfig, &AdapterServices) -> Result<Arc<dyn ChannelAdapter>, ConfigError>;
 
 /// A channel crate's registration.
 pub struct ChannelRegistration {
@@ -88,7 +95,9 @@ pub struct ChannelRegistration {
 
 impl fmt::Debug for ChannelRegistration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelRegistration").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ChannelRegistration")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,9 +181,15 @@ impl Registry {
         services: &AdapterServices,
     ) -> Result<Self, RegistryError> {
         let regs = Self::check(regs)?;
-        if let Some(unknown) = sections.keys().find(|name| !regs.iter().any(|r| r.name == name.as_str())) {
+        if let Some(unknown) = sections
+            .keys()
+            .find(|name| !regs.iter().any(|r| r.name == name.as_str()))
+        {
             let names: Vec<&str> = regs.iter().map(|r| r.name).collect();
-            return Err(RegistryError::UnknownSection(unknown.clone(), names.join(", ")));
+            return Err(RegistryError::UnknownSection(
+                unknown.clone(),
+                names.join(", "),
+            ));
         }
         let mut enabled = BTreeMap::new();
         let mut registered = Vec::with_capacity(regs.len());
@@ -183,13 +198,19 @@ impl Registry {
             registered.push(name.clone());
             let config = ChannelConfig {
                 name: reg.name.to_owned(),
-                section: sections.get(reg.name).cloned().unwrap_or(serde_json::Value::Null),
+                section: sections
+                    .get(reg.name)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
             };
             if config.enabled() {
                 enabled.insert(name, (reg.build)(&config, services)?);
             }
         }
-        Ok(Self { registered, enabled })
+        Ok(Self {
+            registered,
+            enabled,
+        })
     }
 
     /// Looks a channel up by its URL segment.

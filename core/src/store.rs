@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::crypto::EncryptedBlob;
 use crate::domain::{DeliveryStatus, Integration, IntegrationState, MessageKind};
 use crate::error::StoreError;
-use crate::ids::{BusinessId, ChannelName, ConversationId, EventId, IntegrationId, JobId, MessageId};
+use crate::ids::{
+    BusinessId, ChannelName, ConversationId, EventId, IntegrationId, JobId, MessageId,
+};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -39,7 +41,12 @@ pub trait TenantStore: Send + Sync {
     async fn create_business(&self, name: &str) -> StoreResult<Business>;
     async fn get_business(&self, id: BusinessId) -> StoreResult<Option<Business>>;
     /// Stores an API key by its hash.
-    async fn add_api_key(&self, business: BusinessId, key_hash: SecretHash, label: &str) -> StoreResult<()>;
+    async fn add_api_key(
+        &self,
+        business: BusinessId,
+        key_hash: SecretHash,
+        label: &str,
+    ) -> StoreResult<()>;
     /// The business owning a (non-revoked) API key.
     async fn business_by_api_key(&self, key_hash: SecretHash) -> StoreResult<Option<BusinessId>>;
 }
@@ -66,20 +73,41 @@ pub trait IntegrationStore: Send + Sync {
     /// Fails with `Conflict(AccountInUse)` when the account is active for another business.
     async fn save_connection(&self, record: ConnectionRecord) -> StoreResult<Integration>;
     /// The business's integration for the channel (active or the latest inactive one).
-    async fn integration_for(&self, business: BusinessId, channel: &ChannelName) -> StoreResult<Option<Integration>>;
+    async fn integration_for(
+        &self,
+        business: BusinessId,
+        channel: &ChannelName,
+    ) -> StoreResult<Option<Integration>>;
     async fn integration_by_id(&self, id: IntegrationId) -> StoreResult<Option<Integration>>;
     async fn list_integrations(&self, business: BusinessId) -> StoreResult<Vec<Integration>>;
     /// The active integration holding a provider account (routing by phone number id / bot id).
-    async fn active_by_account(&self, channel: &ChannelName, account_id: &str) -> StoreResult<Option<Integration>>;
+    async fn active_by_account(
+        &self,
+        channel: &ChannelName,
+        account_id: &str,
+    ) -> StoreResult<Option<Integration>>;
     /// The active integration whose webhook secret hashes to `hash`.
-    async fn active_by_webhook_secret(&self, channel: &ChannelName, hash: SecretHash) -> StoreResult<Option<Integration>>;
+    async fn active_by_webhook_secret(
+        &self,
+        channel: &ChannelName,
+        hash: SecretHash,
+    ) -> StoreResult<Option<Integration>>;
     /// The encrypted credentials of an active integration.
     async fn credentials(&self, id: IntegrationId) -> StoreResult<Option<EncryptedBlob>>;
     /// Deactivates, wipes credentials and the webhook secret, state `not_connected`.
     async fn deactivate(&self, id: IntegrationId, last_error: Option<&str>) -> StoreResult<()>;
-    async fn set_state(&self, id: IntegrationId, state: IntegrationState, reason: Option<&str>) -> StoreResult<()>;
+    async fn set_state(
+        &self,
+        id: IntegrationId,
+        state: IntegrationState,
+        reason: Option<&str>,
+    ) -> StoreResult<()>;
     async fn set_last_error(&self, id: IntegrationId, error: Option<&str>) -> StoreResult<()>;
-    async fn set_token_expiry(&self, id: IntegrationId, at: Option<DateTime<Utc>>) -> StoreResult<()>;
+    async fn set_token_expiry(
+        &self,
+        id: IntegrationId,
+        at: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
     async fn touch_webhook(&self, id: IntegrationId, at: DateTime<Utc>) -> StoreResult<()>;
     /// Active, connected integrations whose token expires before `before`.
     async fn expiring_before(&self, before: DateTime<Utc>) -> StoreResult<Vec<Integration>>;
@@ -110,7 +138,11 @@ pub trait OAuthStore: Send + Sync {
     async fn put_oauth_state(&self, state: OAuthState) -> StoreResult<()>;
     /// Removes and returns the state if it exists and has not expired at `now` (single use:
     /// a second take of the same state finds nothing).
-    async fn take_oauth_state(&self, state_hash: SecretHash, now: DateTime<Utc>) -> StoreResult<Option<OAuthState>>;
+    async fn take_oauth_state(
+        &self,
+        state_hash: SecretHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<OAuthState>>;
     /// Replaces the business's pending choice for the channel.
     async fn put_pending_choice(&self, choice: PendingChoice) -> StoreResult<()>;
     async fn pending_choice(
@@ -119,7 +151,11 @@ pub trait OAuthStore: Send + Sync {
         channel: &ChannelName,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<PendingChoice>>;
-    async fn clear_pending_choice(&self, business: BusinessId, channel: &ChannelName) -> StoreResult<()>;
+    async fn clear_pending_choice(
+        &self,
+        business: BusinessId,
+        channel: &ChannelName,
+    ) -> StoreResult<()>;
 }
 
 /// Processing state of an inbox row.
@@ -189,11 +225,25 @@ pub trait InboxStore: Send + Sync {
     async fn webhook_event(&self, id: EventId) -> StoreResult<Option<WebhookEvent>>;
     /// Leases up to `limit` pending events (oldest first) for `lease`; a crashed worker's
     /// events come back when the lease ends.
-    async fn claim_webhook_events(&self, limit: u32, lease: Duration, now: DateTime<Utc>) -> StoreResult<Vec<WebhookEvent>>;
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<WebhookEvent>>;
     /// Records the outcome of processing an event.
-    async fn finish_webhook_event(&self, id: EventId, state: InboxState, error: Option<&str>) -> StoreResult<()>;
+    async fn finish_webhook_event(
+        &self,
+        id: EventId,
+        state: InboxState,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
     /// Events in a state, newest first (the quarantine list), optionally only one channel's.
-    async fn webhook_events_in_state(&self, state: InboxState, limit: u32) -> StoreResult<Vec<WebhookEvent>>;
+    async fn webhook_events_in_state(
+        &self,
+        state: InboxState,
+        limit: u32,
+    ) -> StoreResult<Vec<WebhookEvent>>;
     /// Puts a quarantined or unrouted event back to pending.
     async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool>;
 }
@@ -310,15 +360,27 @@ pub struct Page<T> {
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
     async fn upsert_conversation(&self, upsert: ConversationUpsert) -> StoreResult<Conversation>;
-    async fn conversation(&self, business: BusinessId, id: ConversationId) -> StoreResult<Option<Conversation>>;
+    async fn conversation(
+        &self,
+        business: BusinessId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>>;
     /// Newest activity first.
-    async fn list_conversations(&self, business: BusinessId, page: Page<ConversationId>) -> StoreResult<Vec<Conversation>>;
+    async fn list_conversations(
+        &self,
+        business: BusinessId,
+        page: Page<ConversationId>,
+    ) -> StoreResult<Vec<Conversation>>;
     async fn set_unreachable(&self, id: ConversationId, unreachable: bool) -> StoreResult<()>;
     /// Inserts a message once per (integration, provider id); a repeat returns the first id.
     async fn insert_message(&self, message: NewMessage) -> StoreResult<Inserted>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<Message>>;
     /// Newest first.
-    async fn list_messages(&self, conversation: ConversationId, page: Page<MessageId>) -> StoreResult<Vec<Message>>;
+    async fn list_messages(
+        &self,
+        conversation: ConversationId,
+        page: Page<MessageId>,
+    ) -> StoreResult<Vec<Message>>;
     /// Sets the provider id once a send is accepted.
     async fn set_provider_message_id(&self, id: MessageId, provider_id: &str) -> StoreResult<()>;
     /// Applies a status monotonically: only a later step (or `failed`) replaces the current
@@ -410,7 +472,13 @@ pub trait JobStore: Send + Sync {
     async fn job(&self, id: JobId) -> StoreResult<Option<Job>>;
     /// Leases up to `limit` due jobs (pending with `run_at <= now`, or running with an expired
     /// lease), counting an attempt; each job goes to one claimer only.
-    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration, now: DateTime<Utc>) -> StoreResult<Vec<Job>>;
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Job>>;
     async fn complete_job(&self, id: JobId) -> StoreResult<()>;
     /// Back to pending at `run_at`, recording the error.
     async fn retry_job(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
@@ -420,16 +488,38 @@ pub trait JobStore: Send + Sync {
     /// Holds the job until its integration is re-authorised.
     async fn hold_job(&self, id: JobId, error: &str) -> StoreResult<()>;
     /// Releases every held job of an integration; returns how many.
-    async fn release_held_jobs(&self, integration: IntegrationId, now: DateTime<Utc>) -> StoreResult<u64>;
-    async fn list_jobs(&self, business: BusinessId, state: JobState, limit: u32) -> StoreResult<Vec<Job>>;
+    async fn release_held_jobs(
+        &self,
+        integration: IntegrationId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    async fn list_jobs(
+        &self,
+        business: BusinessId,
+        state: JobState,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>>;
     /// A dead job of this business back to pending with a fresh attempt budget.
-    async fn retry_dead_job(&self, business: BusinessId, id: JobId, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn retry_dead_job(
+        &self,
+        business: BusinessId,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    TenantStore + IntegrationStore + OAuthStore + InboxStore + ConversationStore + JobStore + Send + Sync + 'static
+    TenantStore
+    + IntegrationStore
+    + OAuthStore
+    + InboxStore
+    + ConversationStore
+    + JobStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is (`postgres`, `sqlite`).
     fn backend(&self) -> &'static str;

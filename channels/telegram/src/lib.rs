@@ -1,0 +1,1 @@
+//! Switchboard's telegram channel (being written).

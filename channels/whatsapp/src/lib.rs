@@ -1,0 +1,1 @@
+//! Switchboard's whatsapp channel (being written).

@@ -1,0 +1,1 @@
+//! Switchboard's database backends (being written).
