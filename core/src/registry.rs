@@ -144,9 +144,7 @@ impl Registry {
     ///
     /// # Errors
     /// On duplicate or invalid names.
-    pub fn check<'a>(
-        mut regs: Vec<&'a ChannelRegistration>,
-    ) -> Result<Vec<&'a ChannelRegistration>, RegistryError> {
+    pub fn check(mut regs: Vec<&ChannelRegistration>) -> Result<Vec<&ChannelRegistration>, RegistryError> {
         regs.sort_by_key(|r| r.name);
         for pair in regs.windows(2) {
             if pair[0].name == pair[1].name {
@@ -234,5 +232,66 @@ impl Registry {
     #[must_use]
     pub fn registered(&self) -> &[ChannelName] {
         &self.registered
+    }
+}
+
+/// Lenient deserializers for adapter config sections.
+///
+/// Environment variables are typed by figment, so `META_APP_ID=1234567890` arrives as a
+/// number. Fields that are strings by nature (ids, secrets, tokens) use these to accept both.
+pub mod de {
+    use secrecy::SecretString;
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StringOrNumber {
+        String(String),
+        Integer(i64),
+        Unsigned(u64),
+        Float(f64),
+    }
+
+    impl From<StringOrNumber> for String {
+        fn from(value: StringOrNumber) -> Self {
+            match value {
+                StringOrNumber::String(s) => s,
+                StringOrNumber::Integer(n) => n.to_string(),
+                StringOrNumber::Unsigned(n) => n.to_string(),
+                StringOrNumber::Float(n) => n.to_string(),
+            }
+        }
+    }
+
+    /// A string, or a number read as its decimal text.
+    ///
+    /// # Errors
+    /// When the value is neither.
+    pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        StringOrNumber::deserialize(deserializer).map(String::from)
+    }
+
+    /// Like [`string`], optional.
+    ///
+    /// # Errors
+    /// When the value is neither a string, a number nor null.
+    pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<StringOrNumber>::deserialize(deserializer)?.map(String::from))
+    }
+
+    /// A secret given as a string or a number.
+    ///
+    /// # Errors
+    /// When the value is neither.
+    pub fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+        string(deserializer).map(SecretString::from)
+    }
+
+    /// Like [`secret`], optional.
+    ///
+    /// # Errors
+    /// When the value is neither a string, a number nor null.
+    pub fn opt_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretString>, D::Error> {
+        Ok(opt_string(deserializer)?.map(SecretString::from))
     }
 }

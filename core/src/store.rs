@@ -528,3 +528,9 @@ pub trait Store:
     /// Readiness: the database answers and every migration is applied.
     async fn ready(&self) -> StoreResult<()>;
 }
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}

@@ -1,0 +1,39 @@
+//! The HTTP edge. Each module owns a `router()`; they are merged here, in one visible place,
+//! and the layers are applied once.
+
+pub mod auth;
+pub mod channel;
+pub mod error;
+pub mod health;
+pub mod integrations;
+pub mod oauth;
+pub mod webhooks;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.web.max_webhook_body_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(integrations::router())
+        .merge(webhooks::router(max_body))
+        .fallback(not_found)
+        // Spans carry the path only: query strings hold OAuth codes and states.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}})),
+    )
+}

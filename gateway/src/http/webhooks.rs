@@ -1,0 +1,96 @@
+//! `/api/webhooks/{channel}`: provider verification (`GET`) and events (`POST`).
+//!
+//! The `POST` path is the hot path and does exactly this: the adapter authenticates the raw
+//! bytes (before any parsing), the bytes are stored durably in the inbox, and only then the
+//! provider gets its `200`. Parsing, routing by account and everything after happen in the
+//! workers, so a slow database write is the only thing between a provider and its `200`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use switchboard_core::adapter::WebhookAuth;
+use switchboard_core::store::{NewWebhookEvent, SecretHash};
+
+use super::channel::Channel;
+use super::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/webhooks/{channel}", get(verify).post(receive))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// Provider verification: `200` with the adapter's answer (WhatsApp's raw `hub.challenge`),
+/// else `403`.
+async fn verify(channel: Channel, RawQuery(query): RawQuery) -> Response {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    match channel.0.verify_subscription(&pairs) {
+        Some(body) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain")], body).into_response(),
+        None => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": {"code": "verification_failed", "message": "hub.mode or hub.verify_token does not match"}})),
+        )
+            .into_response(),
+    }
+}
+
+/// Authenticate, store the exact bytes, then acknowledge.
+#[tracing::instrument(skip_all, fields(channel = %channel.name(), integration_id, event_id))]
+async fn receive(
+    State(app): State<AppState>,
+    channel: Channel,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
+        }
+    })?;
+    let auth = channel
+        .0
+        .authenticate_webhook(&headers, &body)
+        .map_err(|rejection| ApiError::WebhookUnauthorized(rejection.to_string()))?;
+    let integration_id = match auth {
+        WebhookAuth::Verified => None,
+        WebhookAuth::PerIntegrationSecret(secret) => {
+            let hash = SecretHash::of(secret.expose_secret().as_bytes());
+            let integration = app
+                .store
+                .active_by_webhook_secret(channel.name(), hash)
+                .await?
+                .ok_or_else(|| ApiError::WebhookUnauthorized("secret token matches no connected integration".into()))?;
+            Some(integration.id)
+        }
+    };
+    if let Some(id) = integration_id {
+        tracing::Span::current().record("integration_id", tracing::field::display(id));
+    }
+    let received_at = Utc::now();
+    let event_id = app
+        .store
+        .insert_webhook_event(NewWebhookEvent {
+            channel: channel.name().clone(),
+            integration_id,
+            body,
+            received_at,
+        })
+        .await?;
+    tracing::Span::current().record("event_id", tracing::field::display(event_id));
+    if let Some(id) = integration_id {
+        app.store.touch_webhook(id, received_at).await?;
+    }
+    Ok(Json(json!({ "ok": true })))
+}

@@ -1,0 +1,47 @@
+//! The one `Clone` application state shared by every handler.
+
+use std::sync::Arc;
+
+use switchboard_core::Registry;
+use switchboard_core::crypto::Cipher;
+use switchboard_core::store::Store;
+use url::Url;
+
+/// What handlers need: the store, the channel registry, the credential cipher and the few
+/// settings the HTTP layer reads.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub cipher: Cipher,
+    pub web: Arc<WebSettings>,
+}
+
+/// Settings the HTTP layer uses.
+#[derive(Debug)]
+pub struct WebSettings {
+    pub public_url: Url,
+    pub frontend_url: Url,
+    pub max_webhook_body_bytes: usize,
+    pub sandbox: bool,
+}
+
+impl WebSettings {
+    /// Whether cookies must carry `Secure` (the gateway is served over https).
+    #[must_use]
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// `frontend_url`'s origin, the only target of the OAuth outcome `postMessage`.
+    #[must_use]
+    pub fn frontend_origin(&self) -> String {
+        self.frontend_url.origin().ascii_serialization()
+    }
+
+    /// `{frontend_url}/dashboard/integrations`.
+    #[must_use]
+    pub fn integrations_page(&self) -> String {
+        format!("{}/dashboard/integrations", self.frontend_url.as_str().trim_end_matches('/'))
+    }
+}

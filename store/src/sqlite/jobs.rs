@@ -1,0 +1,237 @@
+//! The jobs / outbox table, SQLite: claims run in `BEGIN IMMEDIATE`, so two claimers (even
+//! in two processes) never take the same job.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
+use switchboard_core::store::{Job, JobState, JobStore, NewJob, StoreResult};
+use switchboard_core::{BusinessId, IntegrationId, JobId};
+use uuid::Uuid;
+
+use super::{SqliteStore, db, get, get_ts, one_row, ts};
+use crate::common;
+
+const COLUMNS: &str = "id, kind, business_id, integration_id, payload, state, attempts, \
+    max_attempts, run_at, last_error, dedupe_key, created_at";
+
+fn job(row: &SqliteRow) -> StoreResult<Job> {
+    let state: String = get(row, "state")?;
+    let integration: Option<Uuid> = get(row, "integration_id")?;
+    let payload: Json<Value> = get(row, "payload")?;
+    Ok(Job {
+        id: JobId::from_uuid(get(row, "id")?),
+        kind: get(row, "kind")?,
+        business_id: BusinessId::from_uuid(get(row, "business_id")?),
+        integration_id: integration.map(IntegrationId::from_uuid),
+        payload: payload.0,
+        state: common::job_state(&state)?,
+        attempts: get(row, "attempts")?,
+        max_attempts: get(row, "max_attempts")?,
+        run_at: get_ts(row, "run_at")?,
+        last_error: get(row, "last_error")?,
+        dedupe_key: get(row, "dedupe_key")?,
+        created_at: get_ts(row, "created_at")?,
+    })
+}
+
+impl SqliteStore {
+    /// Sets `set` (which may use the error as `$2`) on one job; `NotFound` when there is none.
+    async fn update_job(&self, id: JobId, set: &str, error: &str) -> StoreResult<()> {
+        let sql = format!("UPDATE jobs SET {set}, updated_at = $3 WHERE id = $1");
+        let result = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .bind(error)
+            .bind(ts(common::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        one_row(&result)
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn enqueue_job(&self, job: NewJob) -> StoreResult<JobId> {
+        let id = JobId::new();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, business_id, integration_id, payload, max_attempts, \
+                 run_at, dedupe_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+        )
+        .bind(id.as_uuid())
+        .bind(&job.kind)
+        .bind(job.business_id.as_uuid())
+        .bind(job.integration_id.map(|i| i.as_uuid()))
+        .bind(Json(&job.payload))
+        .bind(job.max_attempts)
+        .bind(ts(job.run_at))
+        .bind(job.dedupe_key.as_deref())
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(id)
+    }
+
+    async fn job(&self, id: JobId) -> StoreResult<Option<Job>> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(job).transpose()
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Job>> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, \
+                 locked_until = $2, updated_at = $3 \
+             WHERE id IN (SELECT id FROM jobs \
+                 WHERE (state = 'pending' AND run_at <= $3) \
+                    OR (state = 'running' AND locked_until <= $3 AND attempts < max_attempts) \
+                 ORDER BY run_at, id LIMIT $4) \
+             RETURNING {COLUMNS}"
+        );
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        sqlx::query(common::BURY_ABANDONED_JOBS)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let rows = sqlx::query(&sql)
+            .bind(worker)
+            .bind(ts(common::lease_end(now, lease)))
+            .bind(ts(now))
+            .bind(common::limit(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn complete_job(&self, id: JobId) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, \
+                 updated_at = $2 \
+             WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        one_row(&result)
+    }
+
+    async fn retry_job(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at = $2, last_error = $3, locked_by = NULL, \
+                 locked_until = NULL, updated_at = $4 \
+             WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(ts(run_at))
+        .bind(error)
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        one_row(&result)
+    }
+
+    async fn release_job(&self, id: JobId) -> StoreResult<()> {
+        // The claim counted an attempt that never ran: give it back. Only a running job is
+        // released; releasing anything else is a no-op, so shutdown may release blindly.
+        sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = max(attempts - 1, 0), \
+                 locked_by = NULL, locked_until = NULL, updated_at = $2 \
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id.as_uuid())
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn kill_job(&self, id: JobId, error: &str) -> StoreResult<()> {
+        let set = "state = 'dead', last_error = $2, locked_by = NULL, locked_until = NULL";
+        self.update_job(id, set, error).await
+    }
+
+    async fn hold_job(&self, id: JobId, error: &str) -> StoreResult<()> {
+        let set = "state = 'held', last_error = $2, locked_by = NULL, locked_until = NULL";
+        self.update_job(id, set, error).await
+    }
+
+    async fn release_held_jobs(
+        &self,
+        integration: IntegrationId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at = $2, updated_at = $2 \
+             WHERE integration_id = $1 AND state = 'held'",
+        )
+        .bind(integration.as_uuid())
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn list_jobs(
+        &self,
+        business: BusinessId,
+        state: JobState,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM jobs WHERE business_id = $1 AND state = $2 \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(business.as_uuid())
+            .bind(state.as_str())
+            .bind(common::limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn retry_dead_job(
+        &self,
+        business: BusinessId,
+        id: JobId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $3, updated_at = $3 \
+             WHERE business_id = $1 AND id = $2 AND state = 'dead'",
+        )
+        .bind(business.as_uuid())
+        .bind(id.as_uuid())
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(result.rows_affected() > 0)
+    }
+}
