@@ -60,6 +60,39 @@ mod opt_secs {
     }
 }
 
+/// A rate: `count` per `per`, allowing bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub count: u32,
+    #[serde(skip)]
+    pub per: Duration,
+    pub burst: u32,
+}
+
+impl Rate {
+    #[must_use]
+    pub const fn new(count: u32, per: Duration, burst: u32) -> Self {
+        Self { count, per, burst }
+    }
+
+    /// The spacing between two sends at this rate.
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.per / self.count.max(1)
+    }
+}
+
+/// The provider's sending limits the gateway stays within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RateLimits {
+    /// For the whole account (a phone number's throughput, a bot's broadcast limit).
+    pub per_account: Option<Rate>,
+    /// For one recipient chat.
+    pub per_chat: Option<Rate>,
+    /// For one group chat, when different from `per_chat`.
+    pub per_group: Option<Rate>,
+}
+
 /// The adapter's description of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelDescriptor {
@@ -240,6 +273,11 @@ pub enum WebhookAuth {
 pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     /// Id, display name, connect kind and capabilities.
     fn descriptor(&self) -> &ChannelDescriptor;
+
+    /// The provider's sending limits; the gateway's rate governor stays within them.
+    fn rate_limits(&self) -> RateLimits {
+        RateLimits::default()
+    }
 
     /// OAuth channels: the provider's consent URL carrying `state`.
     ///

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod store;
 
 pub use adapter::{ChannelAdapter, ChannelDescriptor, ConnectKind};
+pub use domain::Integration;
 pub use error::{AdapterError, StoreError};
 pub use ids::{BusinessId, ChannelName, ConversationId, EventId, IntegrationId, JobId, MessageId};
 pub use registry::{AdapterServices, ChannelRegistration, Registry, RegistryError};

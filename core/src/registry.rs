@@ -47,13 +47,17 @@ pub struct ChannelConfig {
 }
 
 impl ChannelConfig {
-    /// Whether `channels.<name>.enabled` is true (default false).
+    /// Whether the channel is enabled: `channels.<name>.enabled` when it is set; otherwise
+    /// whether the section sets anything at all (so configuring a channel switches it on).
     #[must_use]
     pub fn enabled(&self) -> bool {
-        self.section
-            .get("enabled")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
+        match self.section.get("enabled") {
+            Some(value) => value.as_bool().unwrap_or(false),
+            None => self
+                .section
+                .as_object()
+                .is_some_and(|fields| !fields.is_empty()),
+        }
     }
 
     /// Deserializes the section into the adapter's config type; errors name the full key.
@@ -144,7 +148,9 @@ impl Registry {
     ///
     /// # Errors
     /// On duplicate or invalid names.
-    pub fn check(mut regs: Vec<&ChannelRegistration>) -> Result<Vec<&ChannelRegistration>, RegistryError> {
+    pub fn check(
+        mut regs: Vec<&ChannelRegistration>,
+    ) -> Result<Vec<&ChannelRegistration>, RegistryError> {
         regs.sort_by_key(|r| r.name);
         for pair in regs.windows(2) {
             if pair[0].name == pair[1].name {
@@ -275,7 +281,9 @@ pub mod de {
     ///
     /// # Errors
     /// When the value is neither a string, a number nor null.
-    pub fn opt_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    pub fn opt_string<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<String>, D::Error> {
         Ok(Option::<StringOrNumber>::deserialize(deserializer)?.map(String::from))
     }
 
@@ -291,7 +299,9 @@ pub mod de {
     ///
     /// # Errors
     /// When the value is neither a string, a number nor null.
-    pub fn opt_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretString>, D::Error> {
+    pub fn opt_secret<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SecretString>, D::Error> {
         Ok(opt_string(deserializer)?.map(SecretString::from))
     }
 }

@@ -109,8 +109,32 @@ pub trait IntegrationStore: Send + Sync {
         at: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
     async fn touch_webhook(&self, id: IntegrationId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Records something the provider said about the account (bot blocked, template status,
+    /// quality rating, webhook-level error).
+    async fn record_integration_event(
+        &self,
+        id: IntegrationId,
+        kind: &str,
+        summary: &str,
+        payload: &serde_json::Value,
+    ) -> StoreResult<()>;
+    /// The integration's most recent account events, newest first.
+    async fn integration_events(
+        &self,
+        id: IntegrationId,
+        limit: u32,
+    ) -> StoreResult<Vec<IntegrationEvent>>;
     /// Active, connected integrations whose token expires before `before`.
     async fn expiring_before(&self, before: DateTime<Utc>) -> StoreResult<Vec<Integration>>;
+}
+
+/// An account event recorded on an integration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntegrationEvent {
+    pub kind: String,
+    pub summary: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A pending OAuth state, bound to a business, a channel and a browser session.
@@ -365,6 +389,12 @@ pub trait ConversationStore: Send + Sync {
         business: BusinessId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>>;
+    /// The conversation of an integration with an external chat, if any.
+    async fn conversation_by_chat(
+        &self,
+        integration: IntegrationId,
+        external_chat_id: &str,
+    ) -> StoreResult<Option<Conversation>>;
     /// Newest activity first.
     async fn list_conversations(
         &self,
@@ -445,6 +475,10 @@ pub struct NewJob {
     pub run_at: DateTime<Utc>,
     /// A key that makes the job exist at most once (e.g. "reply to message X").
     pub dedupe_key: Option<String>,
+    /// Jobs sharing a queue key run one at a time, in creation order (e.g. one conversation's
+    /// replies): a job is not claimed while an earlier job of its queue is pending, running or
+    /// held.
+    pub queue_key: Option<String>,
     pub max_attempts: i32,
 }
 
@@ -462,6 +496,7 @@ pub struct Job {
     pub run_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub dedupe_key: Option<String>,
+    pub queue_key: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -484,6 +519,9 @@ pub trait JobStore: Send + Sync {
     async fn retry_job(&self, id: JobId, run_at: DateTime<Utc>, error: &str) -> StoreResult<()>;
     /// Back to pending without counting the attempt (shutdown).
     async fn release_job(&self, id: JobId) -> StoreResult<()>;
+    /// Back to pending at `run_at` without counting the attempt (the rate governor said
+    /// "not yet").
+    async fn postpone_job(&self, id: JobId, run_at: DateTime<Utc>) -> StoreResult<()>;
     async fn kill_job(&self, id: JobId, error: &str) -> StoreResult<()>;
     /// Holds the job until its integration is re-authorised.
     async fn hold_job(&self, id: JobId, error: &str) -> StoreResult<()>;

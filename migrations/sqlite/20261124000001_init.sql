@@ -48,6 +48,17 @@ CREATE UNIQUE INDEX channel_integrations_webhook_secret_key
 CREATE INDEX channel_integrations_token_expiry_idx
     ON channel_integrations (token_expires_at) WHERE is_active;
 
+-- What providers said about an account: bot blocked, template status, quality, errors.
+CREATE TABLE integration_events (
+    id              BLOB PRIMARY KEY,
+    integration_id  BLOB NOT NULL REFERENCES channel_integrations (id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,
+    summary         TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX integration_events_recent_idx ON integration_events (integration_id, id DESC);
+
 CREATE TABLE oauth_states (
     state_hash    BLOB PRIMARY KEY,
     business_id   BLOB NOT NULL REFERENCES businesses (id) ON DELETE CASCADE,
@@ -132,6 +143,8 @@ CREATE TABLE jobs (
     locked_until    INTEGER,
     last_error      TEXT,
     dedupe_key      TEXT,
+    -- Jobs sharing a queue key run one at a time, in order (one conversation's replies).
+    queue_key       TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
@@ -139,3 +152,4 @@ CREATE UNIQUE INDEX jobs_dedupe_key ON jobs (dedupe_key);
 CREATE INDEX jobs_due_idx ON jobs (run_at) WHERE state IN ('pending', 'running');
 CREATE INDEX jobs_business_state_idx ON jobs (business_id, state, created_at DESC);
 CREATE INDEX jobs_held_idx ON jobs (integration_id) WHERE state = 'held';
+CREATE INDEX jobs_queue_idx ON jobs (queue_key, id) WHERE queue_key IS NOT NULL AND state IN ('pending', 'running', 'held');

@@ -112,6 +112,12 @@ pub(crate) const BURY_ABANDONED_JOBS: &str = "UPDATE jobs SET state = 'dead', lo
         last_error = 'the lease of the last attempt ended without an outcome' \
     WHERE state = 'running' AND locked_until <= $1 AND attempts >= max_attempts";
 
+/// The claim condition that keeps a queue in order: a job whose queue has an earlier job that
+/// is pending, running or held waits (`jobs` is the candidate row).
+pub(crate) const QUEUE_IS_FREE: &str = "(jobs.queue_key IS NULL OR NOT EXISTS (\
+    SELECT 1 FROM jobs earlier WHERE earlier.queue_key = jobs.queue_key AND earlier.id < jobs.id \
+    AND earlier.state IN ('pending', 'running', 'held')))";
+
 /// A `limit` as SQL wants it.
 pub(crate) fn limit(limit: u32) -> i64 {
     i64::from(limit)

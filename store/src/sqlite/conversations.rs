@@ -117,6 +117,24 @@ impl ConversationStore for SqliteStore {
         row.as_ref().map(conversation).transpose()
     }
 
+    async fn conversation_by_chat(
+        &self,
+        integration: IntegrationId,
+        external_chat_id: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+             WHERE integration_id = $1 AND external_chat_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(integration.as_uuid())
+            .bind(external_chat_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(conversation).transpose()
+    }
+
     async fn list_conversations(
         &self,
         business: BusinessId,

@@ -8,8 +8,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::{Integration, IntegrationState};
-use switchboard_core::store::{ConnectionRecord, IntegrationStore, SecretHash, StoreResult};
-use switchboard_core::{BusinessId, ChannelName, IntegrationId};
+use switchboard_core::error::Conflict;
+use switchboard_core::store::{
+    ConnectionRecord, IntegrationEvent, IntegrationStore, SecretHash, StoreResult,
+};
+use switchboard_core::{BusinessId, ChannelName, IntegrationId, StoreError};
 
 use super::{SqliteStore, db, get, get_opt_ts, get_ts, one_row, opt_ts, ts};
 use crate::common;
@@ -55,38 +58,16 @@ impl SqliteStore {
 #[async_trait]
 impl IntegrationStore for SqliteStore {
     async fn save_connection(&self, record: ConnectionRecord) -> StoreResult<Integration> {
-        let now = ts(common::now());
-        let sql = format!(
-            "INSERT INTO channel_integrations (id, business_id, channel, channel_name, \
-                 account_id, parent_account_id, credentials, webhook_secret_hash, is_active, \
-                 state, details, token_expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'connected', $9, $10, $11, $11) \
-             ON CONFLICT (business_id, channel) DO UPDATE SET \
-                 channel_name = excluded.channel_name, account_id = excluded.account_id, \
-                 parent_account_id = excluded.parent_account_id, \
-                 credentials = excluded.credentials, \
-                 webhook_secret_hash = excluded.webhook_secret_hash, is_active = TRUE, \
-                 state = 'connected', state_reason = NULL, last_error = NULL, \
-                 details = excluded.details, token_expires_at = excluded.token_expires_at, \
-                 updated_at = excluded.updated_at \
-             RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(IntegrationId::new().as_uuid())
-            .bind(record.business_id.as_uuid())
-            .bind(record.channel.as_str())
-            .bind(record.channel_name.as_deref())
-            .bind(&record.account_id)
-            .bind(record.parent_account_id.as_deref())
-            .bind(record.credentials.as_bytes())
-            .bind(record.webhook_secret_hash.as_ref().map(|h| &h.0[..]))
-            .bind(Json(&record.details))
-            .bind(opt_ts(record.token_expires_at.map(common::truncate)))
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-        integration(&row)
+        // Two first-time connects of one business can race: the loser may trip the account
+        // index before the (business, channel) upsert arbiter sees the winner's row. Once the
+        // row exists the upsert takes its update path, so one more try settles it; a real
+        // holder in another business fails again.
+        match self.upsert_connection(&record).await {
+            Err(StoreError::Conflict(Conflict::AccountInUse)) => {
+                self.upsert_connection(&record).await
+            }
+            other => other,
+        }
     }
 
     async fn integration_for(
@@ -251,6 +232,56 @@ impl IntegrationStore for SqliteStore {
         one_row(&result)
     }
 
+    async fn record_integration_event(
+        &self,
+        id: IntegrationId,
+        kind: &str,
+        summary: &str,
+        payload: &Value,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO integration_events (id, integration_id, kind, summary, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(id.as_uuid())
+        .bind(kind)
+        .bind(summary)
+        .bind(Json(payload))
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn integration_events(
+        &self,
+        id: IntegrationId,
+        limit: u32,
+    ) -> StoreResult<Vec<IntegrationEvent>> {
+        let rows = sqlx::query(
+            "SELECT kind, summary, payload, created_at FROM integration_events \
+             WHERE integration_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(id.as_uuid())
+        .bind(common::limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let payload: Json<Value> = get(row, "payload")?;
+                Ok(IntegrationEvent {
+                    kind: get(row, "kind")?,
+                    summary: get(row, "summary")?,
+                    payload: payload.0,
+                    created_at: get_ts(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn expiring_before(&self, before: DateTime<Utc>) -> StoreResult<Vec<Integration>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM channel_integrations \
@@ -263,5 +294,42 @@ impl IntegrationStore for SqliteStore {
             .await
             .map_err(db)?;
         rows.iter().map(integration).collect()
+    }
+}
+
+impl SqliteStore {
+    async fn upsert_connection(&self, record: &ConnectionRecord) -> StoreResult<Integration> {
+        let now = ts(common::now());
+        let sql = format!(
+            "INSERT INTO channel_integrations (id, business_id, channel, channel_name, \
+                 account_id, parent_account_id, credentials, webhook_secret_hash, is_active, \
+                 state, details, token_expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'connected', $9, $10, $11, $11) \
+             ON CONFLICT (business_id, channel) DO UPDATE SET \
+                 channel_name = excluded.channel_name, account_id = excluded.account_id, \
+                 parent_account_id = excluded.parent_account_id, \
+                 credentials = excluded.credentials, \
+                 webhook_secret_hash = excluded.webhook_secret_hash, is_active = TRUE, \
+                 state = 'connected', state_reason = NULL, last_error = NULL, \
+                 details = excluded.details, token_expires_at = excluded.token_expires_at, \
+                 updated_at = excluded.updated_at \
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(IntegrationId::new().as_uuid())
+            .bind(record.business_id.as_uuid())
+            .bind(record.channel.as_str())
+            .bind(record.channel_name.as_deref())
+            .bind(&record.account_id)
+            .bind(record.parent_account_id.as_deref())
+            .bind(record.credentials.as_bytes())
+            .bind(record.webhook_secret_hash.as_ref().map(|h| &h.0[..]))
+            .bind(Json(&record.details))
+            .bind(opt_ts(record.token_expires_at.map(common::truncate)))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        integration(&row)
     }
 }

@@ -16,7 +16,7 @@ use super::{SqliteStore, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, kind, business_id, integration_id, payload, state, attempts, \
-    max_attempts, run_at, last_error, dedupe_key, created_at";
+    max_attempts, run_at, last_error, dedupe_key, queue_key, created_at";
 
 fn job(row: &SqliteRow) -> StoreResult<Job> {
     let state: String = get(row, "state")?;
@@ -34,6 +34,7 @@ fn job(row: &SqliteRow) -> StoreResult<Job> {
         run_at: get_ts(row, "run_at")?,
         last_error: get(row, "last_error")?,
         dedupe_key: get(row, "dedupe_key")?,
+        queue_key: get(row, "queue_key")?,
         created_at: get_ts(row, "created_at")?,
     })
 }
@@ -59,8 +60,8 @@ impl JobStore for SqliteStore {
         let id = JobId::new();
         sqlx::query(
             "INSERT INTO jobs (id, kind, business_id, integration_id, payload, max_attempts, \
-                 run_at, dedupe_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                 run_at, dedupe_key, queue_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)",
         )
         .bind(id.as_uuid())
         .bind(&job.kind)
@@ -71,6 +72,7 @@ impl JobStore for SqliteStore {
         .bind(ts(job.run_at))
         .bind(job.dedupe_key.as_deref())
         .bind(ts(common::now()))
+        .bind(job.queue_key.as_deref())
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -98,10 +100,12 @@ impl JobStore for SqliteStore {
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, \
                  locked_until = $2, updated_at = $3 \
              WHERE id IN (SELECT id FROM jobs \
-                 WHERE (state = 'pending' AND run_at <= $3) \
-                    OR (state = 'running' AND locked_until <= $3 AND attempts < max_attempts) \
+                 WHERE ((state = 'pending' AND run_at <= $3) \
+                    OR (state = 'running' AND locked_until <= $3 AND attempts < max_attempts)) \
+                   AND {queue_is_free} \
                  ORDER BY run_at, id LIMIT $4) \
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}",
+            queue_is_free = common::QUEUE_IS_FREE,
         );
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         sqlx::query(common::BURY_ABANDONED_JOBS)
@@ -167,6 +171,22 @@ impl JobStore for SqliteStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn postpone_job(&self, id: JobId, run_at: DateTime<Utc>) -> StoreResult<()> {
+        // Like a release, the attempt the claim counted is given back.
+        let result = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at = $2, attempts = max(attempts - 1, 0), \
+                 locked_by = NULL, locked_until = NULL, updated_at = $3 \
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id.as_uuid())
+        .bind(ts(run_at))
+        .bind(ts(common::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        one_row(&result)
     }
 
     async fn kill_job(&self, id: JobId, error: &str) -> StoreResult<()> {

@@ -11,6 +11,7 @@ conformance!(Migrated:
     upserting_keeps_one_conversation_per_chat_and_only_moves_times_forward,
     another_business_cannot_read_or_touch_a_conversation,
     conversations_are_listed_by_latest_activity_a_page_at_a_time,
+    a_conversation_is_found_by_its_integration_and_chat,
 );
 
 async fn upserting_keeps_one_conversation_per_chat_and_only_moves_times_forward(
@@ -134,5 +135,29 @@ async fn conversations_are_listed_by_latest_activity_a_page_at_a_time(store: Arc
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_conversation_is_found_by_its_integration_and_chat(store: Arc<dyn Store>) {
+    let (i, c) = setup(&store).await;
+    let found = store
+        .conversation_by_chat(i.id, &c.external_chat_id)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|f| f.id), Some(c.id));
+    assert!(
+        store
+            .conversation_by_chat(i.id, "someone-else")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other = switchboard_core::IntegrationId::new();
+    assert!(
+        store
+            .conversation_by_chat(other, &c.external_chat_id)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

@@ -19,6 +19,7 @@ conformance!(Migrated:
     state_error_expiry_and_webhook_time_can_be_updated,
     updating_a_missing_integration_is_not_found,
     a_business_lists_only_its_own_integrations,
+    account_events_are_recorded_newest_first,
 );
 
 async fn connecting_stores_an_active_connected_integration_with_its_credentials(
@@ -220,5 +221,33 @@ async fn a_business_lists_only_its_own_integrations(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         None
+    );
+}
+
+async fn account_events_are_recorded_newest_first(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let i = connected(&store, a.id, "telegram", "bot-1").await;
+    for (kind, summary) in [
+        ("bot_blocked", "user 42 blocked the bot"),
+        ("template_status", "APPROVED"),
+    ] {
+        store
+            .record_integration_event(i.id, kind, summary, &serde_json::json!({ "kind": kind }))
+            .await
+            .unwrap();
+    }
+    let events = store.integration_events(i.id, 10).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["template_status", "bot_blocked"]);
+    assert_eq!(events[1].summary, "user 42 blocked the bot");
+    assert_eq!(events[1].payload["kind"], "bot_blocked");
+    assert_eq!(store.integration_events(i.id, 1).await.unwrap().len(), 1);
+    let other = connected(&store, a.id, "whatsapp", "pn-9").await;
+    assert!(
+        store
+            .integration_events(other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

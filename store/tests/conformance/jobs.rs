@@ -22,6 +22,8 @@ conformance!(Migrated:
     held_jobs_wait_until_their_integration_releases_them,
     a_dead_job_can_be_retried_only_by_its_own_business,
     a_business_lists_only_its_own_jobs,
+    jobs_of_one_queue_run_one_at_a_time_in_order,
+    a_postponed_job_waits_without_spending_an_attempt,
 );
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -34,6 +36,7 @@ fn job(business: BusinessId, integration: Option<IntegrationId>, secs: i64) -> N
         payload: serde_json::json!({ "to": "1555", "n": secs }),
         run_at: at(secs),
         dedupe_key: None,
+        queue_key: None,
         max_attempts: 5,
     }
 }
@@ -287,4 +290,78 @@ async fn a_business_lists_only_its_own_jobs(store: Arc<dyn Store>) {
             .iter()
             .all(|j| j.business_id == b.id && j.id != first)
     );
+}
+
+async fn jobs_of_one_queue_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let queued = |n: i64| {
+        let mut new = job(a.id, None, 0);
+        new.queue_key = Some("conversation:1".into());
+        new.payload = serde_json::json!({ "n": n });
+        new
+    };
+    let first = store.enqueue_job(queued(1)).await.unwrap();
+    let second = store.enqueue_job(queued(2)).await.unwrap();
+    let other = store.enqueue_job(job(a.id, None, 0)).await.unwrap();
+    // One claim of everything: the second job of the queue waits for the first.
+    let claimed = store.claim_jobs("w", 10, LEASE, at(1)).await.unwrap();
+    let claimed: HashSet<JobId> = ids(&claimed).into_iter().collect();
+    assert_eq!(claimed, HashSet::from([first, other]));
+    assert!(
+        store
+            .claim_jobs("w", 10, LEASE, at(2))
+            .await
+            .unwrap()
+            .is_empty(),
+        "still running"
+    );
+    // A retried first job keeps blocking its queue until it is done.
+    store.retry_job(first, at(3), "try later").await.unwrap();
+    assert_eq!(
+        ids(&store.claim_jobs("w", 10, LEASE, at(2)).await.unwrap()),
+        Vec::<JobId>::new()
+    );
+    assert_eq!(
+        ids(&store.claim_jobs("w", 10, LEASE, at(3)).await.unwrap()),
+        vec![first]
+    );
+    store.complete_job(first).await.unwrap();
+    assert_eq!(
+        ids(&store.claim_jobs("w", 10, LEASE, at(4)).await.unwrap()),
+        vec![second]
+    );
+    assert_eq!(
+        store
+            .job(second)
+            .await
+            .unwrap()
+            .unwrap()
+            .queue_key
+            .as_deref(),
+        Some("conversation:1")
+    );
+}
+
+async fn a_postponed_job_waits_without_spending_an_attempt(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let id = store.enqueue_job(job(a.id, None, 0)).await.unwrap();
+    store.claim_jobs("w", 1, LEASE, at(0)).await.unwrap();
+    store.postpone_job(id, at(10)).await.unwrap();
+    let read = store.job(id).await.unwrap().unwrap();
+    assert_eq!((read.state, read.attempts), (JobState::Pending, 0));
+    assert!(
+        store
+            .claim_jobs("w", 1, LEASE, at(9))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.claim_jobs("w", 1, LEASE, at(10)).await.unwrap()[0].attempts,
+        1
+    );
+    assert!(matches!(
+        store.postpone_job(JobId::new(), at(0)).await,
+        Err(StoreError::NotFound)
+    ));
 }
