@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"

@@ -14,7 +14,8 @@ use switchboard_core::store::Store;
 use switchboard_core::{AdapterServices, Registry, RegistryError};
 use tokio::net::TcpListener;
 
-use crate::config::Validated;
+use crate::config::{ResponderKind, Validated};
+use crate::pipeline::Pipeline;
 use crate::state::{AppState, WebSettings};
 
 /// Why the gateway could not start.
@@ -82,7 +83,8 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
             &generated
         }
     };
-    let registry = registry(config, http_client()?)?;
+    let http = http_client()?;
+    let registry = registry(config, http.clone())?;
     let store = open_store(config).await?;
     Ok(AppState {
         store,
@@ -94,16 +96,79 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
             max_webhook_body_bytes: config.settings.server.max_webhook_body_bytes,
             sandbox: config.sandbox,
         }),
+        wake: Arc::default(),
+        http,
+        max_attempts: config.settings.workers.max_attempts,
     })
+}
+
+/// The pipeline (workers, responder) for a built application.
+#[must_use]
+pub fn pipeline(state: &AppState, config: &Validated) -> Arc<Pipeline> {
+    let settings = &config.settings.responder;
+    let responder = crate::pipeline::responder::build(settings, state.http.clone());
+    let enabled = settings.kind != ResponderKind::Off;
+    Pipeline::new(
+        state.clone(),
+        config.settings.worker_settings(),
+        responder,
+        enabled,
+    )
+}
+
+/// Serves the API and runs the pipeline's workers until `shutdown` completes; then the server
+/// stops accepting, workers stop claiming, and both get `grace` to finish what they hold (jobs
+/// still running after that keep their lease, which expires, and run again elsewhere).
+///
+/// # Errors
+/// When the server fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    pipeline: Arc<Pipeline>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = pipeline.spawn(stop_rx);
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(listener, state, async move {
+        let _ = http_stop_rx.await;
+    }));
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let _ = http_stop_tx.send(());
+    let drained = tokio::time::timeout(grace, async {
+        while workers.join_next().await.is_some() {}
+        server.await
+    })
+    .await;
+    match drained {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(std::io::Error::other(join.to_string())),
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "shutdown grace over; unfinished work stays leased and resumes later"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests end.
 ///
 /// # Errors
 /// When the server fails.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let router = crate::http::router(state);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The directory that holds the SQLite database (or `./data`), where sandbox mode keeps its key.
@@ -125,7 +190,11 @@ pub fn sandbox_key(dir: &Path) -> Result<EncryptionKey, StartError> {
     let path = dir.join("encryption.key");
     match std::fs::read_to_string(&path) {
         Ok(text) => EncryptionKey::from_base64(&text).map_err(|e| {
-            ConfigError::new("security.encryption_key", format!("{} is not a key: {e}", path.display())).into()
+            ConfigError::new(
+                "security.encryption_key",
+                format!("{} is not a key: {e}", path.display()),
+            )
+            .into()
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir)?;

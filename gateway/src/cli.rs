@@ -13,7 +13,11 @@ use crate::app;
 use crate::config::{LogFormat, Settings, Sources, Validated};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "A self-hosted, multi-tenant messaging gateway")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A self-hosted, multi-tenant messaging gateway"
+)]
 pub struct Cli {
     /// Configuration file (overrides SWITCHBOARD_CONFIG).
     #[arg(long, global = true, value_name = "PATH")]
@@ -62,7 +66,10 @@ pub enum ConfigCommand {
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -106,7 +113,9 @@ async fn dispatch(cli: Cli) -> Result<(), String> {
             // The encryption key is not needed to create a tenant.
             let config = load(cli.config, true)?;
             let store = app::open_store(&config).await.map_err(|e| e.to_string())?;
-            let tenant = crate::tenants::create(store.as_ref(), name).await.map_err(|e| e.to_string())?;
+            let tenant = crate::tenants::create(store.as_ref(), name)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "{}",
                 json!({ "business_id": tenant.business.id, "api_key": tenant.api_key.expose_secret() })
@@ -128,9 +137,18 @@ fn config_check(file: Option<PathBuf>) -> Result<(), String> {
     for warning in config.warnings() {
         eprintln!("warning: {warning}");
     }
-    let enabled: Vec<&str> = registry.enabled().map(|a| a.descriptor().name.as_str()).collect();
-    eprintln!("configuration is valid; enabled channels: [{}]", enabled.join(", "));
-    println!("{}", serde_json::to_string_pretty(&redacted).unwrap_or_default());
+    let enabled: Vec<&str> = registry
+        .enabled()
+        .map(|a| a.descriptor().name.as_str())
+        .collect();
+    eprintln!(
+        "configuration is valid; enabled channels: [{}]",
+        enabled.join(", ")
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&redacted).unwrap_or_default()
+    );
     Ok(())
 }
 
@@ -147,7 +165,11 @@ async fn serve(config: Validated) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let channels: Vec<&str> = state.registry.enabled().map(|a| a.descriptor().name.as_str()).collect();
+    let channels: Vec<&str> = state
+        .registry
+        .enabled()
+        .map(|a| a.descriptor().name.as_str())
+        .collect();
     tracing::info!(
         %address,
         public_url = %config.public_url,
@@ -155,30 +177,24 @@ async fn serve(config: Validated) -> Result<(), String> {
         channels = ?channels,
         "switchboard listening"
     );
-    let grace = config.shutdown_grace;
-    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        app::shutdown_signal().await;
-        let _ = stopped_tx.send(());
-    };
-    let server = app::run(listener, state, shutdown);
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result.map_err(|e| e.to_string()),
-        () = async {
-            let _ = stopped_rx.await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests in flight");
-            Ok(())
-        }
-    }
+    let pipeline = app::pipeline(&state, &config);
+    app::serve(
+        listener,
+        state,
+        pipeline,
+        app::shutdown_signal(),
+        config.shutdown_grace,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn init_tracing(config: &Validated) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.settings.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.settings.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
-use switchboard_core::adapter::{AccountDirectory, ChannelDescriptor, Credentials, IntegrationContext, LiveStatus, NewConnection};
+use switchboard_core::adapter::{
+    AccountDirectory, ChannelDescriptor, Credentials, IntegrationContext, LiveStatus, NewConnection,
+};
 use switchboard_core::crypto::{Cipher, EncryptedBlob};
 use switchboard_core::domain::{Integration, IntegrationState};
 use switchboard_core::error::StoreError;
@@ -25,14 +27,30 @@ fn pending_context(business: BusinessId, channel: &ChannelName) -> Vec<u8> {
 
 /// Encrypts adapter credentials for storage.
 #[must_use]
-pub fn seal(cipher: &Cipher, business: BusinessId, channel: &ChannelName, credentials: &Credentials) -> EncryptedBlob {
-    cipher.encrypt(credentials.expose_json().as_bytes(), &credentials_context(business, channel))
+pub fn seal(
+    cipher: &Cipher,
+    business: BusinessId,
+    channel: &ChannelName,
+    credentials: &Credentials,
+) -> EncryptedBlob {
+    cipher.encrypt(
+        credentials.expose_json().as_bytes(),
+        &credentials_context(business, channel),
+    )
 }
 
 /// Encrypts a pending account choice.
 #[must_use]
-pub fn seal_pending(cipher: &Cipher, business: BusinessId, channel: &ChannelName, pending: &Credentials) -> EncryptedBlob {
-    cipher.encrypt(pending.expose_json().as_bytes(), &pending_context(business, channel))
+pub fn seal_pending(
+    cipher: &Cipher,
+    business: BusinessId,
+    channel: &ChannelName,
+    pending: &Credentials,
+) -> EncryptedBlob {
+    cipher.encrypt(
+        pending.expose_json().as_bytes(),
+        &pending_context(business, channel),
+    )
 }
 
 /// Decrypts a pending account choice.
@@ -48,15 +66,24 @@ pub fn open_pending(
     open_blob(cipher, blob, &pending_context(business, channel))
 }
 
-fn open_blob(cipher: &Cipher, blob: &EncryptedBlob, context: &[u8]) -> Result<Credentials, StoreError> {
+fn open_blob(
+    cipher: &Cipher,
+    blob: &EncryptedBlob,
+    context: &[u8],
+) -> Result<Credentials, StoreError> {
     use secrecy::ExposeSecret;
-    let plain = cipher.decrypt(blob, context).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let plain = cipher
+        .decrypt(blob, context)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let text = std::str::from_utf8(plain.expose_secret())
         .map_err(|_| StoreError::Corrupt("credentials are not UTF-8".into()))?;
-    Ok(Credentials::from_json_text(SecretString::from(text.to_owned())))
+    Ok(Credentials::from_json_text(SecretString::from(
+        text.to_owned(),
+    )))
 }
 
-/// Stores a finished connection, encrypted (reconnecting updates the same integration).
+/// Stores a finished connection, encrypted (reconnecting updates the same integration), and
+/// releases the sends that were held while it needed re-authorisation.
 ///
 /// # Errors
 /// `Conflict(AccountInUse)` when another business holds the account, or a store failure.
@@ -72,7 +99,7 @@ pub async fn save(
         use secrecy::ExposeSecret;
         SecretHash::of(s.expose_secret().as_bytes())
     });
-    store
+    let integration = store
         .save_connection(ConnectionRecord {
             business_id: business,
             channel: channel.clone(),
@@ -84,7 +111,15 @@ pub async fn save(
             webhook_secret_hash,
             token_expires_at: connection.token_expires_at,
         })
-        .await
+        .await?;
+    // Sends held while the token was bad resume now.
+    let released = store
+        .release_held_jobs(integration.id, chrono::Utc::now())
+        .await?;
+    if released > 0 {
+        tracing::info!(integration_id = %integration.id, released, "reconnected; held sends resume");
+    }
+    Ok(integration)
 }
 
 /// The integration with its decrypted credentials, for a provider call. `None` when it has no
@@ -100,7 +135,11 @@ pub async fn context(
     let Some(blob) = store.credentials(integration.id).await? else {
         return Ok(None);
     };
-    let credentials = open_blob(cipher, &blob, &credentials_context(integration.business_id, &integration.channel))?;
+    let credentials = open_blob(
+        cipher,
+        &blob,
+        &credentials_context(integration.business_id, &integration.channel),
+    )?;
     Ok(Some(IntegrationContext {
         integration,
         credentials,
@@ -113,19 +152,33 @@ pub struct StoreDirectory<'a>(pub &'a dyn Store);
 
 #[async_trait]
 impl AccountDirectory for StoreDirectory<'_> {
-    async fn owner_of(&self, channel: &ChannelName, account_id: &str) -> Result<Option<BusinessId>, StoreError> {
-        Ok(self.0.active_by_account(channel, account_id).await?.map(|i| i.business_id))
+    async fn owner_of(
+        &self,
+        channel: &ChannelName,
+        account_id: &str,
+    ) -> Result<Option<BusinessId>, StoreError> {
+        Ok(self
+            .0
+            .active_by_account(channel, account_id)
+            .await?
+            .map(|i| i.business_id))
     }
 }
 
 fn rfc3339(at: Option<DateTime<Utc>>) -> Value {
-    at.map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+    at.map_or(Value::Null, |t| {
+        Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    })
 }
 
 /// The status object of DESIGN §4 for one channel and this business's integration, if any.
 /// `live` overrides the stored state with what the provider just said.
 #[must_use]
-pub fn status_object(descriptor: &ChannelDescriptor, integration: Option<&Integration>, live: Option<&LiveStatus>) -> Value {
+pub fn status_object(
+    descriptor: &ChannelDescriptor,
+    integration: Option<&Integration>,
+    live: Option<&LiveStatus>,
+) -> Value {
     let mut object = Map::new();
     object.insert("channel".into(), json!(descriptor.name));
     object.insert("display_name".into(), json!(descriptor.display_name));
@@ -138,18 +191,32 @@ pub fn status_object(descriptor: &ChannelDescriptor, integration: Option<&Integr
         (None, _) => IntegrationState::NotConnected,
     };
     object.insert("state".into(), json!(state));
-    object.insert("connected".into(), json!(state == IntegrationState::Connected));
+    object.insert(
+        "connected".into(),
+        json!(state == IntegrationState::Connected),
+    );
     object.insert("integration_id".into(), json!(integration.map(|i| i.id)));
-    let reason = live.and_then(|l| l.reason.clone()).or_else(|| active.and_then(|i| i.state_reason.clone()));
+    let reason = live
+        .and_then(|l| l.reason.clone())
+        .or_else(|| active.and_then(|i| i.state_reason.clone()));
     object.insert("state_reason".into(), json!(reason));
-    object.insert("last_error".into(), json!(integration.and_then(|i| i.last_error.clone())));
-    object.insert("last_webhook_at".into(), rfc3339(integration.and_then(|i| i.last_webhook_at)));
+    object.insert(
+        "last_error".into(),
+        json!(integration.and_then(|i| i.last_error.clone())),
+    );
+    object.insert(
+        "last_webhook_at".into(),
+        rfc3339(integration.and_then(|i| i.last_webhook_at)),
+    );
     let expiry = active.and_then(|i| live.and_then(|l| l.token_expires_at).or(i.token_expires_at));
     object.insert("token_expires_at".into(), rfc3339(expiry));
     if let Some(integration) = active {
         // Stored details, then what the provider just said.
         let mut details = Map::new();
-        for source in [Some(&integration.details), live.map(|l| &l.details)].into_iter().flatten() {
+        for source in [Some(&integration.details), live.map(|l| &l.details)]
+            .into_iter()
+            .flatten()
+        {
             if let Value::Object(fields) = source {
                 details.extend(fields.clone());
             }

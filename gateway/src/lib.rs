@@ -12,5 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod http;
+pub mod pipeline;
 pub mod state;
 pub mod tenants;

@@ -15,6 +15,12 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub cipher: Cipher,
     pub web: Arc<WebSettings>,
+    /// Early wake-ups for the workers (a webhook stored, a job queued).
+    pub wake: Arc<crate::pipeline::Wakeups>,
+    /// The shared outbound HTTP client (provider calls, the responder webhook).
+    pub http: reqwest::Client,
+    /// Attempts of a queued send before it is dead-lettered (`workers.max_attempts`).
+    pub max_attempts: i32,
 }
 
 /// Settings the HTTP layer uses.
@@ -42,6 +48,9 @@ impl WebSettings {
     /// `{frontend_url}/dashboard/integrations`.
     #[must_use]
     pub fn integrations_page(&self) -> String {
-        format!("{}/dashboard/integrations", self.frontend_url.as_str().trim_end_matches('/'))
+        format!(
+            "{}/dashboard/integrations",
+            self.frontend_url.as_str().trim_end_matches('/')
+        )
     }
 }

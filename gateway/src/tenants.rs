@@ -21,7 +21,11 @@ pub async fn create(store: &dyn Store, name: &str) -> Result<NewTenant, StoreErr
     let business = store.create_business(name).await?;
     let api_key = generate_api_key();
     store
-        .add_api_key(business.id, api_key_hash(api_key.expose_secret()), "default")
+        .add_api_key(
+            business.id,
+            api_key_hash(api_key.expose_secret()),
+            "default",
+        )
         .await?;
     Ok(NewTenant { business, api_key })
 }

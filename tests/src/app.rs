@@ -39,16 +39,30 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let toml = format!(
             "[server]\npublic_url = \"{base}\"\n[database]\nurl = \"{url}\"\n[security]\nencryption_key = \"{TEST_KEY}\"\n\
-             [channels.loopback]\nenabled = true\nsigning_secret = \"{LOOPBACK_SECRET}\"\n",
+             [workers]\npoll_interval_ms = 50\n\
+             [channels.loopback]\nenabled = true\nsigning_secret = \"{LOOPBACK_SECRET}\"\n\
+             [channels.telegram]\nenabled = false\n",
             url = database.url,
         );
         let settings = Settings::from_toml(&[&toml, extra]).expect("test configuration loads");
-        let config = settings.validate(false).expect("test configuration is valid");
-        let state = switchboard::app::build(&config).await.expect("gateway builds");
+        let config = settings
+            .validate(false)
+            .expect("test configuration is valid");
+        let state = switchboard::app::build(&config)
+            .await
+            .expect("gateway builds");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(switchboard::app::run(listener, state.clone(), async move {
+        let pipeline = switchboard::app::pipeline(&state, &config);
+        let shutdown = async move {
             let _ = stopped.await;
-        }));
+        };
+        tokio::spawn(switchboard::app::serve(
+            listener,
+            state.clone(),
+            pipeline,
+            shutdown,
+            std::time::Duration::from_secs(5),
+        ));
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -74,8 +88,13 @@ impl TestApp {
     /// # Panics
     /// When the store fails.
     pub async fn tenant(&self, name: &str) -> (BusinessId, String) {
-        let tenant = switchboard::tenants::create(self.state.store.as_ref(), name).await.expect("tenant");
-        (tenant.business.id, tenant.api_key.expose_secret().to_owned())
+        let tenant = switchboard::tenants::create(self.state.store.as_ref(), name)
+            .await
+            .expect("tenant");
+        (
+            tenant.business.id,
+            tenant.api_key.expose_secret().to_owned(),
+        )
     }
 }
 

@@ -48,6 +48,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    pub workers: WorkersSettings,
     pub responder: ResponderSettings,
     /// One free-form section per channel; each adapter parses its own.
     #[serde(default)]
@@ -95,6 +96,16 @@ impl std::fmt::Debug for DatabaseSettings {
 pub struct SecuritySettings {
     #[serde(default)]
     pub encryption_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersSettings {
+    pub count: usize,
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub batch: u32,
+    pub max_attempts: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,7 +169,9 @@ impl Settings {
                 format!("cannot read the configuration file {}", path.display()),
             ));
         }
-        Self::figment(sources).extract().map_err(|e| figment_error(&e))
+        Self::figment(sources)
+            .extract()
+            .map_err(|e| figment_error(&e))
     }
 
     /// Only the compiled-in defaults merged with `layers` of TOML (later wins), ignoring the
@@ -169,9 +182,10 @@ impl Settings {
     pub fn from_toml(layers: &[&str]) -> Result<Self, ConfigError> {
         layers
             .iter()
-            .fold(Figment::from(Toml::string(DEFAULT_TOML)), |figment, layer| {
-                figment.merge(Toml::string(layer))
-            })
+            .fold(
+                Figment::from(Toml::string(DEFAULT_TOML)),
+                |figment, layer| figment.merge(Toml::string(layer)),
+            )
             .extract()
             .map_err(|e| figment_error(&e))
     }
@@ -184,9 +198,18 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         for (alias, key) in ENV_ALIASES {
-            figment = figment.merge(Env::raw().only(&[alias]).map(move |_| (*key).into()).lowercase(false));
+            figment = figment.merge(
+                Env::raw()
+                    .only(&[alias])
+                    .map(move |_| (*key).into())
+                    .lowercase(false),
+            );
         }
-        figment.merge(Env::prefixed("SWITCHBOARD_").ignore(&["CONFIG"]).split("__"))
+        figment.merge(
+            Env::prefixed("SWITCHBOARD_")
+                .ignore(&["CONFIG"])
+                .split("__"),
+        )
     }
 
     /// Checks every value and resolves defaults that depend on others.
@@ -194,11 +217,9 @@ impl Settings {
     /// # Errors
     /// The first problem found, naming its key.
     pub fn validate(self, sandbox: bool) -> Result<Validated, ConfigError> {
-        let bind: SocketAddr = self
-            .server
-            .bind
-            .parse()
-            .map_err(|_| ConfigError::new("server.bind", "must be an address like 127.0.0.1:8000"))?;
+        let bind: SocketAddr = self.server.bind.parse().map_err(|_| {
+            ConfigError::new("server.bind", "must be an address like 127.0.0.1:8000")
+        })?;
         let public_url = parse_base_url("server.public_url", &self.server.public_url)?;
         let frontend_url = if self.server.frontend_url.trim().is_empty() {
             public_url.clone()
@@ -206,22 +227,32 @@ impl Settings {
             parse_base_url("server.frontend_url", &self.server.frontend_url)?
         };
         if self.server.max_webhook_body_bytes < 1024 {
-            return Err(ConfigError::new("server.max_webhook_body_bytes", "must be at least 1024"));
+            return Err(ConfigError::new(
+                "server.max_webhook_body_bytes",
+                "must be at least 1024",
+            ));
         }
         let database_url = self.database.url.expose_secret().trim().to_owned();
-        if !["postgres://", "postgresql://", "sqlite://"].iter().any(|s| database_url.starts_with(s)) {
+        if !["postgres://", "postgresql://", "sqlite://"]
+            .iter()
+            .any(|s| database_url.starts_with(s))
+        {
             return Err(ConfigError::new(
                 "database.url",
                 "must start with postgres://, postgresql:// or sqlite://",
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::new("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         let encryption_key = self.encryption_key(sandbox)?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
         self.validate_responder()?;
+        self.validate_workers()?;
         Ok(Validated {
             bind,
             public_url,
@@ -257,16 +288,23 @@ impl Settings {
     fn validate_responder(&self) -> Result<(), ConfigError> {
         let responder = &self.responder;
         match responder.kind {
-            ResponderKind::Static if responder.text.trim().is_empty() => {
-                Err(ConfigError::new("responder.text", "must not be empty when responder.kind is static"))
-            }
+            ResponderKind::Static if responder.text.trim().is_empty() => Err(ConfigError::new(
+                "responder.text",
+                "must not be empty when responder.kind is static",
+            )),
             ResponderKind::Webhook => {
-                let url = responder
-                    .url
-                    .as_deref()
-                    .ok_or_else(|| ConfigError::new("responder.url", "is required when responder.kind is webhook"))?;
+                let url = responder.url.as_deref().ok_or_else(|| {
+                    ConfigError::new(
+                        "responder.url",
+                        "is required when responder.kind is webhook",
+                    )
+                })?;
                 parse_base_url("responder.url", url)?;
-                if responder.secret.as_ref().is_none_or(|s| s.expose_secret().is_empty()) {
+                if responder
+                    .secret
+                    .as_ref()
+                    .is_none_or(|s| s.expose_secret().is_empty())
+                {
                     return Err(ConfigError::new(
                         "responder.secret",
                         "is required when responder.kind is webhook",
@@ -275,6 +313,51 @@ impl Settings {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    fn validate_workers(&self) -> Result<(), ConfigError> {
+        let workers = &self.workers;
+        if !(1..=256).contains(&workers.count) {
+            return Err(ConfigError::new(
+                "workers.count",
+                "must be between 1 and 256",
+            ));
+        }
+        if workers.poll_interval_ms == 0 {
+            return Err(ConfigError::new(
+                "workers.poll_interval_ms",
+                "must be at least 1",
+            ));
+        }
+        if workers.lease_secs < 5 {
+            return Err(ConfigError::new("workers.lease_secs", "must be at least 5"));
+        }
+        if !(1..=1000).contains(&workers.batch) {
+            return Err(ConfigError::new(
+                "workers.batch",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=100).contains(&workers.max_attempts) {
+            return Err(ConfigError::new(
+                "workers.max_attempts",
+                "must be between 1 and 100",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The worker settings for the pipeline.
+    #[must_use]
+    pub fn worker_settings(&self) -> crate::pipeline::WorkerSettings {
+        crate::pipeline::WorkerSettings {
+            count: self.workers.count,
+            poll_interval: Duration::from_millis(self.workers.poll_interval_ms),
+            lease: Duration::from_secs(self.workers.lease_secs),
+            batch: self.workers.batch,
+            max_attempts: self.workers.max_attempts,
+            worker_id: format!("{}-{}", hostname(), std::process::id()),
         }
     }
 
@@ -314,18 +397,28 @@ impl Validated {
     }
 }
 
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map_or_else(|_| "switchboard".to_owned(), |h| h.trim().to_owned())
+}
+
 /// The configuration file: `--config`, else `SWITCHBOARD_CONFIG`.
 fn config_file(sources: &Sources) -> Option<PathBuf> {
-    sources
-        .file
-        .clone()
-        .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+    sources.file.clone().or_else(|| {
+        std::env::var_os("SWITCHBOARD_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 fn parse_base_url(key: &str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw.trim()).map_err(|e| ConfigError::new(key, format!("`{raw}` is not a URL: {e}")))?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| ConfigError::new(key, format!("`{raw}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(key, format!("`{raw}` must be an http:// or https:// URL")));
+        return Err(ConfigError::new(
+            key,
+            format!("`{raw}` must be an http:// or https:// URL"),
+        ));
     }
     Ok(url)
 }

@@ -10,7 +10,9 @@ const REDACTED: &str = "[REDACTED]";
 /// Key names whose values are secret in free-form channel sections.
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "token", "password", "key"].iter().any(|s| key.contains(s))
+    ["secret", "token", "password", "key"]
+        .iter()
+        .any(|s| key.contains(s))
 }
 
 /// A URL with its password replaced (`postgres://user:[REDACTED]@host/db`).
@@ -41,7 +43,13 @@ fn redact_value(value: &mut Value) {
 pub(super) fn redacted(settings: &Settings) -> Value {
     let mut channels = serde_json::to_value(&settings.channels).unwrap_or(Value::Null);
     redact_value(&mut channels);
-    let secret_or_unset = |set: bool| if set { Value::from(REDACTED) } else { Value::Null };
+    let secret_or_unset = |set: bool| {
+        if set {
+            Value::from(REDACTED)
+        } else {
+            Value::Null
+        }
+    };
     json!({
         "server": {
             "bind": settings.server.bind,
@@ -61,6 +69,13 @@ pub(super) fn redacted(settings: &Settings) -> Value {
             ),
         },
         "log": { "level": settings.log.level, "format": format!("{:?}", settings.log.format).to_lowercase() },
+        "workers": {
+            "count": settings.workers.count,
+            "poll_interval_ms": settings.workers.poll_interval_ms,
+            "lease_secs": settings.workers.lease_secs,
+            "batch": settings.workers.batch,
+            "max_attempts": settings.workers.max_attempts,
+        },
         "responder": {
             "kind": format!("{:?}", settings.responder.kind).to_lowercase(),
             "text": settings.responder.text,

@@ -1,5 +1,8 @@
 //! Layering order, every alias, and each validation error naming its key.
-#![expect(clippy::result_large_err, reason = "figment's Jail API returns figment::Error by value")]
+#![expect(
+    clippy::result_large_err,
+    reason = "figment's Jail API returns figment::Error by value"
+)]
 
 use figment::Jail;
 use secrecy::ExposeSecret;
@@ -31,10 +34,18 @@ fn defaults_are_safe_and_complete() {
         assert_eq!(settings.server.bind, "127.0.0.1:8000");
         assert_eq!(settings.server.max_webhook_body_bytes, 4 * 1024 * 1024);
         assert_eq!(settings.server.shutdown_grace, 20);
-        assert_eq!(settings.database.url.expose_secret(), "sqlite://data/switchboard.db");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "sqlite://data/switchboard.db"
+        );
         assert_eq!(settings.responder.kind, ResponderKind::Static);
-        let validated = settings.validate(true).expect("defaults are valid in sandbox mode");
-        assert_eq!(validated.frontend_url, validated.public_url, "frontend_url defaults to public_url");
+        let validated = settings
+            .validate(true)
+            .expect("defaults are valid in sandbox mode");
+        assert_eq!(
+            validated.frontend_url, validated.public_url,
+            "frontend_url defaults to public_url"
+        );
         assert!(validated.encryption_key.is_none());
         Ok(())
     });
@@ -52,9 +63,16 @@ fn file_overrides_defaults_and_environment_overrides_file() {
         jail.set_env("SWITCHBOARD_SERVER__PUBLIC_URL", "https://env.example");
         let settings = load();
         assert_eq!(settings.server.bind, "0.0.0.0:9000", "file beats default");
-        assert_eq!(settings.server.public_url, "https://env.example", "environment beats file");
+        assert_eq!(
+            settings.server.public_url, "https://env.example",
+            "environment beats file"
+        );
         assert_eq!(settings.log.level, "debug");
-        assert_eq!(settings.database.url.expose_secret(), "sqlite://data/switchboard.db", "untouched default stays");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "sqlite://data/switchboard.db",
+            "untouched default stays"
+        );
         Ok(())
     });
 }
@@ -64,11 +82,17 @@ fn double_underscore_nests_into_channel_sections() {
     Jail::expect_with(|jail| {
         jail.clear_env();
         jail.set_env("SWITCHBOARD_CHANNELS__TELEGRAM__ENABLED", "false");
-        jail.set_env("SWITCHBOARD_CHANNELS__TELEGRAM__API_BASE_URL", "http://127.0.0.1:9999");
+        jail.set_env(
+            "SWITCHBOARD_CHANNELS__TELEGRAM__API_BASE_URL",
+            "http://127.0.0.1:9999",
+        );
         let settings = load();
         let telegram = &settings.channels["telegram"];
         assert_eq!(telegram["enabled"], serde_json::json!(false));
-        assert_eq!(telegram["api_base_url"], serde_json::json!("http://127.0.0.1:9999"));
+        assert_eq!(
+            telegram["api_base_url"],
+            serde_json::json!("http://127.0.0.1:9999")
+        );
         Ok(())
     });
 }
@@ -93,7 +117,10 @@ fn every_alias_of_the_original_setup_guide_sets_its_key() {
         assert_eq!(whatsapp["verify_token"], "verify-me");
         assert_eq!(settings.server.public_url, "https://gw.example");
         assert_eq!(settings.server.frontend_url, "https://app.example");
-        assert_eq!(settings.database.url.expose_secret(), "postgres://u:p@db/switchboard");
+        assert_eq!(
+            settings.database.url.expose_secret(),
+            "postgres://u:p@db/switchboard"
+        );
         assert_eq!(settings.log.level, "warn");
         Ok(())
     });
@@ -121,7 +148,10 @@ fn encryption_key_is_required_outside_sandbox() {
 
 #[test]
 fn a_malformed_encryption_key_is_named() {
-    let error = validation_error(|jail| jail.set_env("SWITCHBOARD_SECURITY__ENCRYPTION_KEY", "c2hvcnQ="), true);
+    let error = validation_error(
+        |jail| jail.set_env("SWITCHBOARD_SECURITY__ENCRYPTION_KEY", "c2hvcnQ="),
+        true,
+    );
     assert_eq!(error.key, "security.encryption_key");
 }
 
@@ -130,7 +160,13 @@ fn a_valid_encryption_key_is_accepted() {
     Jail::expect_with(|jail| {
         jail.clear_env();
         jail.set_env("SWITCHBOARD_SECURITY__ENCRYPTION_KEY", KEY);
-        assert!(load().validate(false).expect("valid").encryption_key.is_some());
+        assert!(
+            load()
+                .validate(false)
+                .expect("valid")
+                .encryption_key
+                .is_some()
+        );
         Ok(())
     });
 }
@@ -140,11 +176,23 @@ fn each_malformed_value_is_reported_with_its_key() {
     let cases: &[(&str, &str, &str)] = &[
         ("SWITCHBOARD_SERVER__BIND", "not-an-address", "server.bind"),
         ("PUBLIC_URL", "ftp://example.com", "server.public_url"),
-        ("SWITCHBOARD_SERVER__PUBLIC_URL", "not a url", "server.public_url"),
+        (
+            "SWITCHBOARD_SERVER__PUBLIC_URL",
+            "not a url",
+            "server.public_url",
+        ),
         ("FRONTEND_URL", "::::", "server.frontend_url"),
         ("DATABASE_URL", "mysql://localhost/db", "database.url"),
-        ("SWITCHBOARD_SERVER__MAX_WEBHOOK_BODY_BYTES", "10", "server.max_webhook_body_bytes"),
-        ("SWITCHBOARD_DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
+        (
+            "SWITCHBOARD_SERVER__MAX_WEBHOOK_BODY_BYTES",
+            "10",
+            "server.max_webhook_body_bytes",
+        ),
+        (
+            "SWITCHBOARD_DATABASE__MAX_CONNECTIONS",
+            "0",
+            "database.max_connections",
+        ),
         ("LOG_LEVEL", "info,[=", "log.level"),
         ("SWITCHBOARD_RESPONDER__TEXT", "\" \"", "responder.text"),
     ];
@@ -156,7 +204,10 @@ fn each_malformed_value_is_reported_with_its_key() {
 
 #[test]
 fn a_webhook_responder_needs_a_url_and_a_secret() {
-    let error = validation_error(|jail| jail.set_env("SWITCHBOARD_RESPONDER__KIND", "webhook"), true);
+    let error = validation_error(
+        |jail| jail.set_env("SWITCHBOARD_RESPONDER__KIND", "webhook"),
+        true,
+    );
     assert_eq!(error.key, "responder.url");
     let error = validation_error(
         |jail| {
@@ -199,7 +250,10 @@ fn the_printed_configuration_never_contains_secrets() {
     Jail::expect_with(|jail| {
         jail.clear_env();
         jail.set_env("SWITCHBOARD_SECURITY__ENCRYPTION_KEY", KEY);
-        jail.set_env("DATABASE_URL", "postgres://user:hunter2@db.example/switchboard");
+        jail.set_env(
+            "DATABASE_URL",
+            "postgres://user:hunter2@db.example/switchboard",
+        );
         jail.set_env("META_APP_SECRET", "app-secret-value");
         jail.set_env("WHATSAPP_VERIFY_TOKEN", "verify-token-value");
         jail.set_env("SWITCHBOARD_CHANNELS__TELEGRAM__ENABLED", "true");
@@ -208,7 +262,10 @@ fn the_printed_configuration_never_contains_secrets() {
         for secret in [KEY, "hunter2", "app-secret-value", "verify-token-value"] {
             assert!(!printed.contains(secret), "{secret} leaked into {printed}");
         }
-        assert!(printed.contains("db.example"), "non-secret parts stay readable");
+        assert!(
+            printed.contains("db.example"),
+            "non-secret parts stay readable"
+        );
         assert_eq!(settings.redacted()["channels"]["telegram"]["enabled"], true);
         let debug = format!("{settings:?}");
         for secret in [KEY, "hunter2", "app-secret-value"] {
@@ -242,7 +299,8 @@ fn numeric_looking_environment_values_can_be_read_as_strings_by_adapters() {
         jail.clear_env();
         jail.set_env("META_APP_ID", "1234567890");
         let settings = load();
-        let section: Section = serde_json::from_value(settings.channels["whatsapp"].clone()).expect("parses");
+        let section: Section =
+            serde_json::from_value(settings.channels["whatsapp"].clone()).expect("parses");
         assert_eq!(section.app_id, "1234567890");
         Ok(())
     });

@@ -18,7 +18,10 @@ pub const API_KEY_PREFIX: &str = "sbk_";
 /// A new API key: 32 random bytes, URL-safe.
 #[must_use]
 pub fn generate_api_key() -> SecretString {
-    SecretString::from(format!("{API_KEY_PREFIX}{}", random_token(32).expose_secret()))
+    SecretString::from(format!(
+        "{API_KEY_PREFIX}{}",
+        random_token(32).expose_secret()
+    ))
 }
 
 /// The hash under which an API key is stored.
@@ -34,7 +37,10 @@ pub struct Tenant(pub BusinessId);
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
         let business = state
             .store
@@ -48,5 +54,8 @@ impl FromRequestParts<AppState> for Tenant {
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(key.trim()).filter(|k| !k.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(key.trim())
+        .filter(|k| !k.is_empty())
 }

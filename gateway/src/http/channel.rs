@@ -19,7 +19,10 @@ pub struct Channel(pub Arc<dyn ChannelAdapter>);
 impl FromRequestParts<AppState> for Channel {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::UnknownChannel(String::new()))?;

@@ -97,8 +97,14 @@ impl ApiError {
                 "payload_too_large",
                 "the request body is larger than this gateway accepts".into(),
             ),
-            Self::WebhookUnauthorized(why) => (StatusCode::UNAUTHORIZED, "invalid_signature", why.clone()),
-            Self::Connect(error) => (connect_status(error.kind), error.code, error.message.clone()),
+            Self::WebhookUnauthorized(why) => {
+                (StatusCode::UNAUTHORIZED, "invalid_signature", why.clone())
+            }
+            Self::Connect(error) => (
+                connect_status(error.kind),
+                error.code,
+                error.message.clone(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -131,7 +137,11 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
         }
-        (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response()
     }
 }
 

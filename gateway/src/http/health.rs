@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 /// The process is up.
@@ -20,12 +22,17 @@ async fn healthz() -> Json<Value> {
 /// The database answers and every migration is applied.
 async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     match app.store.ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": app.store.backend() }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": app.store.backend() })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not_ready", "error": { "code": "database_not_ready", "message": "the database is unreachable or not migrated" } })),
+                Json(
+                    json!({ "status": "not_ready", "error": { "code": "database_not_ready", "message": "the database is unreachable or not migrated" } }),
+                ),
             )
         }
     }

@@ -28,11 +28,20 @@ const CHOICE_TTL_MINUTES: i64 = 30;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/integrations", get(list))
-        .route("/api/integrations/{channel}/connect", get(connect_redirect).post(connect_token))
+        .route(
+            "/api/integrations/{channel}/connect",
+            get(connect_redirect).post(connect_token),
+        )
         .route("/api/integrations/{channel}/callback", get(callback))
         .route("/api/integrations/{channel}/status", get(status))
-        .route("/api/integrations/{channel}/disconnect", axum::routing::delete(disconnect))
-        .route("/api/integrations/{channel}/phone_numbers", get(choices).post(choose))
+        .route(
+            "/api/integrations/{channel}/disconnect",
+            axum::routing::delete(disconnect),
+        )
+        .route(
+            "/api/integrations/{channel}/phone_numbers",
+            get(choices).post(choose),
+        )
 }
 
 /// Every enabled channel with this business's stored state.
@@ -87,10 +96,17 @@ async fn connect_token(
         directory: &directory,
     };
     let connection = channel.0.connect_with_token(&input, &attempt).await?;
-    let integration = connections::save(app.store.as_ref(), &app.cipher, business, channel.name(), connection)
-        .await
-        .map_err(account_conflict)?;
+    let integration = connections::save(
+        app.store.as_ref(),
+        &app.cipher,
+        business,
+        channel.name(),
+        connection,
+    )
+    .await
+    .map_err(account_conflict)?;
     tracing::info!(channel = %channel.name(), integration_id = %integration.id, "channel connected");
+    app.wake.jobs.notify_one();
     let body = connections::status_object(channel.0.descriptor(), Some(&integration), None);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -192,9 +208,18 @@ async fn save_oauth_connection(
     business: switchboard_core::BusinessId,
     connection: switchboard_core::adapter::NewConnection,
 ) -> Result<(), ConnectError> {
-    match connections::save(app.store.as_ref(), &app.cipher, business, channel.name(), connection).await {
+    match connections::save(
+        app.store.as_ref(),
+        &app.cipher,
+        business,
+        channel.name(),
+        connection,
+    )
+    .await
+    {
         Ok(integration) => {
             tracing::info!(channel = %channel.name(), integration_id = %integration.id, "channel connected");
+            app.wake.jobs.notify_one();
             Ok(())
         }
         Err(StoreError::Conflict(Conflict::AccountInUse)) => Err(ConnectError::conflict(
@@ -209,59 +234,106 @@ async fn save_oauth_connection(
 }
 
 /// The live status object.
-async fn status(State(app): State<AppState>, Tenant(business): Tenant, channel: Channel) -> ApiResult<Json<Value>> {
+async fn status(
+    State(app): State<AppState>,
+    Tenant(business): Tenant,
+    channel: Channel,
+) -> ApiResult<Json<Value>> {
     let descriptor = channel.0.descriptor();
     let integration = match app.store.integration_for(business, channel.name()).await? {
         Some(integration) if integration.is_active => integration,
         inactive => {
             let mut object = connections::status_object(descriptor, inactive.as_ref(), None);
-        let pending = app.store.pending_choice(business, channel.name(), Utc::now()).await?;
+            let pending = app
+                .store
+                .pending_choice(business, channel.name(), Utc::now())
+                .await?;
             object["pending_choice"] = json!(pending.is_some());
             return Ok(Json(object));
         }
     };
-    let Some(ctx) = connections::context(app.store.as_ref(), &app.cipher, integration.clone()).await? else {
-        return Ok(Json(connections::status_object(descriptor, Some(&integration), None)));
+    let Some(ctx) =
+        connections::context(app.store.as_ref(), &app.cipher, integration.clone()).await?
+    else {
+        return Ok(Json(connections::status_object(
+            descriptor,
+            Some(&integration),
+            None,
+        )));
     };
     let live = channel.0.status(&ctx).await;
     if live.state != integration.state || live.reason != integration.state_reason {
-        app.store.set_state(integration.id, live.state, live.reason.as_deref()).await?;
+        app.store
+            .set_state(integration.id, live.state, live.reason.as_deref())
+            .await?;
     }
     if live.token_expires_at.is_some() && live.token_expires_at != integration.token_expires_at {
-        app.store.set_token_expiry(integration.id, live.token_expires_at).await?;
+        app.store
+            .set_token_expiry(integration.id, live.token_expires_at)
+            .await?;
     }
-    Ok(Json(connections::status_object(descriptor, Some(&integration), Some(&live))))
+    Ok(Json(connections::status_object(
+        descriptor,
+        Some(&integration),
+        Some(&live),
+    )))
 }
 
 /// Undoes the provider side, deactivates and wipes secrets; idempotent.
-async fn disconnect(State(app): State<AppState>, Tenant(business): Tenant, channel: Channel) -> ApiResult<Json<Value>> {
+async fn disconnect(
+    State(app): State<AppState>,
+    Tenant(business): Tenant,
+    channel: Channel,
+) -> ApiResult<Json<Value>> {
     let descriptor = channel.0.descriptor();
-    app.store.clear_pending_choice(business, channel.name()).await?;
+    app.store
+        .clear_pending_choice(business, channel.name())
+        .await?;
     let integration = app.store.integration_for(business, channel.name()).await?;
     let Some(integration) = integration.filter(|i| i.is_active) else {
         return Ok(Json(connections::status_object(descriptor, None, None)));
     };
     let mut upstream_error = None;
-    if let Some(ctx) = connections::context(app.store.as_ref(), &app.cipher, integration.clone()).await?
+    if let Some(ctx) =
+        connections::context(app.store.as_ref(), &app.cipher, integration.clone()).await?
         && let Err(error) = channel.0.disconnect(&ctx).await
     {
         tracing::warn!(channel = %channel.name(), integration_id = %integration.id, %error, "upstream disconnect failed");
-        upstream_error = Some(format!("disconnected locally; the provider call failed: {error}"));
+        upstream_error = Some(format!(
+            "disconnected locally; the provider call failed: {error}"
+        ));
     }
-    app.store.deactivate(integration.id, upstream_error.as_deref()).await?;
+    app.store
+        .deactivate(integration.id, upstream_error.as_deref())
+        .await?;
     tracing::info!(channel = %channel.name(), integration_id = %integration.id, "channel disconnected");
     let after = app.store.integration_by_id(integration.id).await?;
-    Ok(Json(connections::status_object(descriptor, after.as_ref(), None)))
+    Ok(Json(connections::status_object(
+        descriptor,
+        after.as_ref(),
+        None,
+    )))
 }
 
 /// The accounts waiting to be chosen after an OAuth callback.
-async fn choices(State(app): State<AppState>, Tenant(business): Tenant, channel: Channel) -> ApiResult<Json<Value>> {
+async fn choices(
+    State(app): State<AppState>,
+    Tenant(business): Tenant,
+    channel: Channel,
+) -> ApiResult<Json<Value>> {
     let pending = app
         .store
         .pending_choice(business, channel.name(), Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found("no_pending_choice", "there is no account waiting to be chosen; connect again"))?;
-    Ok(Json(json!({ "channel": channel.name(), "options": pending.options, "expires_at": pending.expires_at })))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no_pending_choice",
+                "there is no account waiting to be chosen; connect again",
+            )
+        })?;
+    Ok(Json(
+        json!({ "channel": channel.name(), "options": pending.options, "expires_at": pending.expires_at }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,17 +354,39 @@ async fn choose(
         .store
         .pending_choice(business, channel.name(), Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found("no_pending_choice", "there is no account waiting to be chosen; connect again"))?;
-    let credentials = connections::open_pending(&app.cipher, business, channel.name(), &pending.pending)?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no_pending_choice",
+                "there is no account waiting to be chosen; connect again",
+            )
+        })?;
+    let credentials =
+        connections::open_pending(&app.cipher, business, channel.name(), &pending.pending)?;
     let directory = StoreDirectory(app.store.as_ref());
     let attempt = ConnectAttempt {
         business_id: business,
         directory: &directory,
     };
-    let connection = channel.0.choose_account(&credentials, &choice.id, &attempt).await?;
-    let integration = connections::save(app.store.as_ref(), &app.cipher, business, channel.name(), connection)
-        .await
-        .map_err(account_conflict)?;
-    app.store.clear_pending_choice(business, channel.name()).await?;
-    Ok(Json(connections::status_object(channel.0.descriptor(), Some(&integration), None)))
+    let connection = channel
+        .0
+        .choose_account(&credentials, &choice.id, &attempt)
+        .await?;
+    let integration = connections::save(
+        app.store.as_ref(),
+        &app.cipher,
+        business,
+        channel.name(),
+        connection,
+    )
+    .await
+    .map_err(account_conflict)?;
+    app.store
+        .clear_pending_choice(business, channel.name())
+        .await?;
+    app.wake.jobs.notify_one();
+    Ok(Json(connections::status_object(
+        channel.0.descriptor(),
+        Some(&integration),
+        None,
+    )))
 }

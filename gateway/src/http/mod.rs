@@ -6,6 +6,7 @@ pub mod channel;
 pub mod error;
 pub mod health;
 pub mod integrations;
+pub mod messages;
 pub mod oauth;
 pub mod webhooks;
 
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(integrations::router())
+        .merge(messages::router())
         .merge(webhooks::router(max_body))
         .fallback(not_found)
         // Spans carry the path only: query strings hold OAuth codes and states.
@@ -34,6 +36,8 @@ pub fn router(state: AppState) -> Router {
 async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}})),
+        axum::Json(
+            serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}}),
+        ),
     )
 }

@@ -36,7 +36,11 @@ pub struct Started {
 ///
 /// # Errors
 /// A store failure.
-pub async fn start(app: &AppState, business: BusinessId, channel: &ChannelName) -> ApiResult<Started> {
+pub async fn start(
+    app: &AppState,
+    business: BusinessId,
+    channel: &ChannelName,
+) -> ApiResult<Started> {
     let state = random_token(32);
     let nonce = random_token(32);
     app.store
@@ -75,12 +79,21 @@ pub async fn finish(
     let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 512) else {
         return Ok(None);
     };
-    let Some(stored) = app.store.take_oauth_state(SecretHash::of(state.as_bytes()), Utc::now()).await? else {
+    let Some(stored) = app
+        .store
+        .take_oauth_state(SecretHash::of(state.as_bytes()), Utc::now())
+        .await?
+    else {
         return Ok(None);
     };
     let nonce = read_cookie(headers, &cookie_name(channel));
     let bound = stored.channel == *channel
-        && nonce.is_some_and(|n| switchboard_core::crypto::constant_time_eq(&SecretHash::of(n.as_bytes()).0, &stored.session_hash.0));
+        && nonce.is_some_and(|n| {
+            switchboard_core::crypto::constant_time_eq(
+                &SecretHash::of(n.as_bytes()).0,
+                &stored.session_hash.0,
+            )
+        });
     Ok(bound.then_some(stored))
 }
 
@@ -118,7 +131,9 @@ pub enum Outcome {
     Connected,
     /// Connected at the provider, but the business must choose an account in the dashboard.
     ChooseAccount,
-    Failed { code: String },
+    Failed {
+        code: String,
+    },
 }
 
 /// The callback outcome page: `200` on success, `400` on failure; its script posts
@@ -175,7 +190,10 @@ pub fn outcome_page(web: &WebSettings, channel: &ChannelName, outcome: &Outcome)
     (
         status,
         [
-            (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         page,
@@ -191,9 +209,16 @@ pub fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
 
 /// JSON safe to embed in a `<script>` element.
 fn script_json(value: &serde_json::Value) -> String {
-    value.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -31,9 +31,10 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
 /// Provider verification: `200` with the adapter's answer (WhatsApp's raw `hub.challenge`),
 /// else `403`.
 async fn verify(channel: Channel, RawQuery(query): RawQuery) -> Response {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     match channel.0.verify_subscription(&pairs) {
         Some(body) => (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain")], body).into_response(),
         None => (
@@ -71,7 +72,11 @@ async fn receive(
                 .store
                 .active_by_webhook_secret(channel.name(), hash)
                 .await?
-                .ok_or_else(|| ApiError::WebhookUnauthorized("secret token matches no connected integration".into()))?;
+                .ok_or_else(|| {
+                    ApiError::WebhookUnauthorized(
+                        "secret token matches no connected integration".into(),
+                    )
+                })?;
             Some(integration.id)
         }
     };
@@ -89,6 +94,7 @@ async fn receive(
         })
         .await?;
     tracing::Span::current().record("event_id", tracing::field::display(event_id));
+    app.wake.inbox.notify_one();
     if let Some(id) = integration_id {
         app.store.touch_webhook(id, received_at).await?;
     }

@@ -16,7 +16,13 @@ async fn connect(app: &TestApp, key: &str, token: &str) -> reqwest::Response {
 }
 
 async fn get_json(app: &TestApp, key: &str, path: &str) -> Value {
-    let response = app.client.get(app.url(path)).bearer_auth(key).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "GET {path}");
     response.json().await.unwrap()
 }

@@ -3,6 +3,7 @@
 
 mod integrations;
 mod oauth;
+mod pipeline;
 mod registry;
 mod routes;
 mod webhooks;

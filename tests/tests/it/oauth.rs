@@ -16,7 +16,12 @@ async fn start(app: &TestApp, client: &reqwest::Client, key: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = url::Url::parse(response.headers()[LOCATION].to_str().unwrap()).unwrap();
-    location.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+    location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 async fn callback(app: &TestApp, client: &reqwest::Client, query: &str) -> (StatusCode, String) {

@@ -17,7 +17,11 @@ fn services() -> AdapterServices {
 
 #[test]
 fn the_linked_channels_are_exactly_the_built_in_ones_plus_the_test_channels() {
-    let names: Vec<&str> = Registry::registrations().unwrap().iter().map(|r| r.name).collect();
+    let names: Vec<&str> = Registry::registrations()
+        .unwrap()
+        .iter()
+        .map(|r| r.name)
+        .collect();
     assert_eq!(names, ["dormant", "loopback", "telegram", "whatsapp"]);
 }
 
@@ -30,21 +34,39 @@ fn never_built(
 
 #[test]
 fn duplicate_channel_names_are_rejected() {
-    let a = ChannelRegistration { name: "twin", build: never_built };
-    let b = ChannelRegistration { name: "twin", build: never_built };
+    let a = ChannelRegistration {
+        name: "twin",
+        build: never_built,
+    };
+    let b = ChannelRegistration {
+        name: "twin",
+        build: never_built,
+    };
     let error = Registry::check(vec![&a, &b]).unwrap_err();
-    assert!(matches!(error, RegistryError::Duplicate(ref name) if name == "twin"), "{error}");
+    assert!(
+        matches!(error, RegistryError::Duplicate(ref name) if name == "twin"),
+        "{error}"
+    );
 }
 
 #[test]
 fn invalid_channel_names_are_rejected() {
-    let bad = ChannelRegistration { name: "Bad-Name", build: never_built };
-    assert!(matches!(Registry::check(vec![&bad]), Err(RegistryError::InvalidName(_))));
+    let bad = ChannelRegistration {
+        name: "Bad-Name",
+        build: never_built,
+    };
+    assert!(matches!(
+        Registry::check(vec![&bad]),
+        Err(RegistryError::InvalidName(_))
+    ));
 }
 
 #[test]
 fn disabled_channels_are_known_but_not_built() {
-    let dormant = ChannelRegistration { name: "dormant", build: never_built };
+    let dormant = ChannelRegistration {
+        name: "dormant",
+        build: never_built,
+    };
     let mut sections = BTreeMap::new();
     sections.insert("dormant".to_owned(), json!({ "enabled": false }));
     let registry = Registry::build_from(vec![&dormant], &sections, &services()).unwrap();
@@ -63,7 +85,10 @@ fn a_config_section_naming_no_registered_channel_stops_start_up() {
     let error = Registry::build(&sections, &services()).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("channels.whatsap"), "{message}");
-    assert!(message.contains("whatsapp"), "the message lists the registered channels: {message}");
+    assert!(
+        message.contains("whatsapp"),
+        "the message lists the registered channels: {message}"
+    );
 }
 
 #[test]
@@ -71,5 +96,10 @@ fn an_enabled_channel_with_invalid_config_names_the_key() {
     let mut sections = BTreeMap::new();
     sections.insert("loopback".to_owned(), json!({ "enabled": true }));
     let error = Registry::build(&sections, &services()).unwrap_err();
-    assert!(error.to_string().contains("channels.loopback.signing_secret"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("channels.loopback.signing_secret"),
+        "{error}"
+    );
 }

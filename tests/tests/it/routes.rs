@@ -18,7 +18,13 @@ const AUTHENTICATED: &[(Method, &str)] = &[
 async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.expect("JSON error body");
-    (status, body["error"]["code"].as_str().expect("error.code").to_owned())
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .expect("error.code")
+            .to_owned(),
+    )
 }
 
 crate::on_both_backends! {

@@ -1,0 +1,252 @@
+//! Draining the durable inbox: each leased `webhook_events` row is parsed by its adapter and
+//! applied — conversations upserted, messages inserted once, statuses applied monotonically,
+//! account events recorded — and then marked `processed`, `unrouted` (authentic but for no
+//! active integration) or `quarantined` (not the provider's format; kept for replay).
+//!
+//! A row whose processing fails on a store error is left leased: the lease runs out and the row
+//! is tried again, so nothing acknowledged is ever dropped. A row that keeps failing is
+//! quarantined after [`MAX_INBOX_ATTEMPTS`].
+
+use chrono::{Duration as ChronoDuration, Utc};
+use serde_json::json;
+use switchboard_core::domain::{
+    AccountEvent, DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate,
+};
+use switchboard_core::error::StoreError;
+use switchboard_core::registry::Lookup;
+use switchboard_core::store::{
+    ConversationUpsert, Direction, InboxState, Inserted, NewJob, NewMessage, StatusChange,
+    WebhookEvent,
+};
+use switchboard_core::{ChannelAdapter, Integration};
+
+use super::Pipeline;
+use super::outbox::{RESPOND_JOB, conversation_queue};
+
+/// After this many failed processing attempts a row is quarantined instead of retried.
+pub const MAX_INBOX_ATTEMPTS: i32 = 5;
+
+/// What happened to one row.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub messages: usize,
+    pub duplicates: usize,
+    pub statuses: usize,
+    pub account_events: usize,
+    pub unrouted: usize,
+}
+
+impl Pipeline {
+    /// Processes one leased inbox row to its final state.
+    ///
+    /// # Errors
+    /// A store failure; the row stays leased and comes back when the lease ends.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, channel = %event.channel))]
+    pub async fn process_webhook_event(&self, event: &WebhookEvent) -> Result<Applied, StoreError> {
+        let store = self.app.store.as_ref();
+        let adapter = match self.app.registry.lookup(event.channel.as_str()) {
+            Lookup::Enabled(adapter) => adapter,
+            Lookup::Disabled | Lookup::Unknown => {
+                let why = "the channel is not enabled in this gateway";
+                store
+                    .finish_webhook_event(event.id, InboxState::Unrouted, Some(why))
+                    .await?;
+                return Ok(Applied::default());
+            }
+        };
+        let events = match adapter.parse_webhook(&event.body) {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "quarantined a webhook body that does not parse");
+                store
+                    .finish_webhook_event(event.id, InboxState::Quarantined, Some(&error.0))
+                    .await?;
+                return Ok(Applied::default());
+            }
+        };
+        let mut applied = Applied::default();
+        for inbound in &events {
+            let Some(integration) = self.route(event, inbound).await? else {
+                applied.unrouted += 1;
+                continue;
+            };
+            self.apply(adapter.as_ref(), &integration, inbound, &mut applied)
+                .await?;
+        }
+        let (state, note) = if applied.unrouted > 0 && applied.unrouted == events.len() {
+            (
+                InboxState::Unrouted,
+                Some("no active integration holds the account named in the body"),
+            )
+        } else {
+            (InboxState::Processed, None)
+        };
+        store.finish_webhook_event(event.id, state, note).await?;
+        Ok(applied)
+    }
+
+    /// The active integration an event is for: the one the request was authenticated for (a
+    /// per-integration secret), else the one holding the event's account.
+    async fn route(
+        &self,
+        event: &WebhookEvent,
+        inbound: &InboundEvent,
+    ) -> Result<Option<Integration>, StoreError> {
+        let store = self.app.store.as_ref();
+        if let Some(id) = event.integration_id {
+            return Ok(store.integration_by_id(id).await?.filter(|i| i.is_active));
+        }
+        match inbound.account_id().filter(|a| !a.is_empty()) {
+            Some(account) => store.active_by_account(&event.channel, account).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn apply(
+        &self,
+        adapter: &dyn ChannelAdapter,
+        integration: &Integration,
+        inbound: &InboundEvent,
+        applied: &mut Applied,
+    ) -> Result<(), StoreError> {
+        match inbound {
+            InboundEvent::Message(message) => {
+                if self.apply_message(adapter, integration, message).await? {
+                    applied.messages += 1;
+                } else {
+                    applied.duplicates += 1;
+                }
+            }
+            InboundEvent::Status(status) => {
+                self.apply_status(integration, status).await?;
+                applied.statuses += 1;
+            }
+            InboundEvent::Account(event) => {
+                self.apply_account_event(integration, event).await?;
+                applied.account_events += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores an inbound message once; a new one that wants a reply gets one respond job.
+    /// Returns whether the message was new.
+    async fn apply_message(
+        &self,
+        adapter: &dyn ChannelAdapter,
+        integration: &Integration,
+        message: &InboundMessage,
+    ) -> Result<bool, StoreError> {
+        let store = self.app.store.as_ref();
+        let window = adapter.descriptor().capabilities.reply_window;
+        let window_expires_at = window
+            .filter(|_| message.kind.is_answerable())
+            .and_then(|w| ChronoDuration::from_std(w).ok())
+            .map(|w| message.timestamp + w);
+        let conversation = store
+            .upsert_conversation(ConversationUpsert {
+                business_id: integration.business_id,
+                integration_id: integration.id,
+                channel_type: integration.channel.clone(),
+                external_chat_id: message.chat.external_id.clone(),
+                contact_name: message
+                    .chat
+                    .title
+                    .clone()
+                    .or_else(|| message.sender.name.clone()),
+                last_message_at: message.timestamp,
+                window_expires_at,
+            })
+            .await?;
+        let inserted = store
+            .insert_message(NewMessage {
+                conversation_id: conversation.id,
+                integration_id: integration.id,
+                direction: Direction::Inbound,
+                provider_message_id: Some(message.provider_message_id.clone()),
+                kind: message.kind.clone(),
+                text: message.text.clone(),
+                payload: json!({
+                    "sender": message.sender,
+                    "chat": message.chat,
+                    "media": message.media,
+                    "reply_to": message.reply_to,
+                    "thread_id": message.thread_id,
+                    "raw": message.raw,
+                }),
+                status: DeliveryStatus::Delivered,
+                provider_timestamp: Some(message.timestamp),
+            })
+            .await?;
+        let Inserted::New(message_id) = inserted else {
+            return Ok(false);
+        };
+        if message.wants_reply() && self.responder_enabled {
+            let enqueued = store
+                .enqueue_job(NewJob {
+                    kind: RESPOND_JOB.into(),
+                    business_id: integration.business_id,
+                    integration_id: Some(integration.id),
+                    payload: json!({ "message_id": message_id, "conversation_id": conversation.id }),
+                    run_at: Utc::now(),
+                    dedupe_key: Some(format!("respond:{message_id}")),
+                    queue_key: Some(conversation_queue(conversation.id)),
+                    max_attempts: self.settings.max_attempts,
+                })
+                .await;
+            match enqueued {
+                Ok(_) => self.wake_jobs(),
+                Err(StoreError::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
+    async fn apply_status(
+        &self,
+        integration: &Integration,
+        status: &StatusUpdate,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .app
+            .store
+            .apply_status(StatusChange {
+                integration_id: integration.id,
+                provider_message_id: &status.provider_message_id,
+                status: status.status,
+                at: status.timestamp,
+                error_code: status.error_code.as_deref(),
+                error_reason: status.error_reason.as_deref(),
+            })
+            .await?;
+        tracing::debug!(changed, status = status.status.as_str(), "status applied");
+        Ok(())
+    }
+
+    /// Records an account event on the integration; a bot blocked by a user makes that
+    /// conversation unreachable (and unblocking reverses it).
+    async fn apply_account_event(
+        &self,
+        integration: &Integration,
+        event: &AccountEvent,
+    ) -> Result<(), StoreError> {
+        let store = self.app.store.as_ref();
+        let unreachable = match event.kind.as_str() {
+            "bot_blocked" | "bot_removed" => Some(true),
+            "bot_unblocked" | "bot_added" => Some(false),
+            _ => None,
+        };
+        if let (Some(unreachable), Some(chat)) = (unreachable, event.chat_id.as_deref())
+            && let Some(conversation) = store.conversation_by_chat(integration.id, chat).await?
+        {
+            store.set_unreachable(conversation.id, unreachable).await?;
+        }
+        let summary = event.summary.clone().unwrap_or_else(|| event.kind.clone());
+        store
+            .record_integration_event(integration.id, &event.kind, &summary, &event.raw)
+            .await?;
+        tracing::info!(integration_id = %integration.id, kind = %event.kind, "account event");
+        Ok(())
+    }
+}

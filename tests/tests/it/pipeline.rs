@@ -1,0 +1,316 @@
+//! The pipeline end to end through the `loopback` channel: inbound → stored → one automated
+//! reply sent; duplicates; order; retries; held queues; dead letters; the uncertain outcome;
+//! quarantine and replay; the conversation API and its tenant isolation.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard_tests::TestApp;
+use switchboard_tests::app::LOOPBACK_SECRET;
+use switchboard_tests::channel::{attempts, delivered, refuse_tokens, sign};
+
+/// Polls `check` until it holds (the workers are asynchronous), failing after 15 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn connect(app: &TestApp, key: &str, account: &str) {
+    let response = app
+        .client
+        .post(app.url("/api/integrations/loopback/connect"))
+        .bearer_auth(key)
+        .json(&json!({ "token": account }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn inbound(app: &TestApp, body: &Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/webhooks/loopback"))
+        .header("x-loopback-signature", sign(LOOPBACK_SECRET, &bytes))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+fn message(account: &str, id: &str, chat: &str, text: &str) -> Value {
+    json!({ "account": account, "id": id, "chat": chat, "text": text })
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn thread(app: &TestApp, key: &str, chat: &str) -> Vec<Value> {
+    let (_, list) = get(app, key, "/api/conversations").await;
+    let Some(conversation) = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["external_chat_id"] == chat)
+    else {
+        return Vec::new();
+    };
+    let (_, messages) = get(
+        app,
+        key,
+        &format!(
+            "/api/conversations/{}/messages",
+            conversation["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    messages["items"].as_array().unwrap().clone()
+}
+
+async fn setup(
+    backend: switchboard_tests::Backend,
+    extra: &str,
+) -> Option<(TestApp, String, String)> {
+    let app = TestApp::spawn(backend, extra).await?;
+    let (_, key) = app.tenant("Acme").await;
+    let account = unique("acct");
+    connect(&app, &key, &account).await;
+    Some((app, key, account))
+}
+
+crate::on_both_backends! {
+    async fn an_inbound_message_delivered_three_times_is_stored_once_and_answered_once(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        let body = json!([message(&account, "m1", "alice", "hello")]);
+        for _ in 0..3 {
+            inbound(&app, &body).await;
+        }
+        // And once more inside a batch with another message.
+        inbound(&app, &json!([message(&account, "m1", "alice", "hello"), message(&account, "m2", "bob", "hi")])).await;
+        eventually("both replies", || async { delivered(&account).len() >= 2 }).await;
+        eventually("replies marked sent", || async {
+            thread(&app, &key, "alice").await.iter().any(|m| m["direction"] == "outbound" && m["status"] == "sent")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let replies = delivered(&account);
+        assert_eq!(replies.iter().filter(|d| d.to == "alice").count(), 1, "{replies:?}");
+        assert_eq!(replies.iter().filter(|d| d.to == "bob").count(), 1);
+        assert!(replies[0].text.starts_with("Thanks for your message"));
+        let alice = thread(&app, &key, "alice").await;
+        assert_eq!(alice.len(), 2, "one inbound and one reply: {alice:?}");
+        assert_eq!(alice[1]["direction"], "inbound");
+        assert_eq!(alice[1]["text"], "hello");
+        assert!(alice[0]["provider_message_id"].as_str().unwrap().starts_with("lb-"), "the provider's id replaces the placeholder");
+    }
+
+    async fn a_burst_in_one_conversation_is_answered_in_order(backend: Backend) {
+        let Some((app, _key, account)) = setup(backend, "[responder]\nkind = \"echo\"\n").await else { return };
+        for n in 0..6 {
+            inbound(&app, &json!([message(&account, &format!("b{n}"), "carol", &format!("message {n}"))])).await;
+        }
+        eventually("six echoes", || async { delivered(&account).len() == 6 }).await;
+        let texts: Vec<String> = delivered(&account).into_iter().map(|d| d.text).collect();
+        let expected: Vec<String> = (0..6).map(|n| format!("message {n}")).collect();
+        assert_eq!(texts, expected);
+    }
+
+    async fn retryable_failures_are_retried_until_the_send_succeeds(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        inbound(&app, &json!([message(&account, "r1", "retry-2-dave", "hi")])).await;
+        eventually("delivered after retries", || async { delivered(&account).len() == 1 }).await;
+        assert_eq!(attempts(&account, "retry-2-dave"), 3);
+        eventually("sent", || async {
+            thread(&app, &key, "retry-2-dave").await.iter().any(|m| m["status"] == "sent")
+        })
+        .await;
+    }
+
+    async fn a_refused_token_holds_the_queue_until_the_channel_is_reconnected(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        refuse_tokens(&account, true);
+        inbound(&app, &json!([message(&account, "t1", "reauth-erin", "hi")])).await;
+        eventually("needs_reauth", || async {
+            get(&app, &key, "/api/integrations").await.1[0]["state"] == "needs_reauth"
+        })
+        .await;
+        inbound(&app, &json!([message(&account, "t2", "reauth-erin", "still there?")])).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(attempts(&account, "reauth-erin"), 1, "a held queue does not burn attempts");
+        let queued = thread(&app, &key, "reauth-erin").await;
+        assert!(queued.iter().filter(|m| m["direction"] == "outbound").all(|m| m["status"] == "queued"), "{queued:?}");
+        refuse_tokens(&account, false);
+        connect(&app, &key, &account).await;
+        eventually("both replies after reconnect", || async { delivered(&account).len() == 2 }).await;
+    }
+
+    async fn a_blocked_recipient_fails_the_message_and_the_conversation_becomes_unreachable(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        inbound(&app, &json!([message(&account, "x1", "blocked-frank", "hi")])).await;
+        eventually("failed", || async {
+            thread(&app, &key, "blocked-frank").await.iter().any(|m| m["status"] == "failed")
+        })
+        .await;
+        let reply = thread(&app, &key, "blocked-frank").await.into_iter().find(|m| m["direction"] == "outbound").unwrap();
+        assert_eq!(reply["error_code"], "403");
+        assert_eq!(reply["error_reason"], "bot was blocked by the user");
+        let (_, list) = get(&app, &key, "/api/conversations").await;
+        let conversation = list["items"].as_array().unwrap().iter().find(|c| c["external_chat_id"] == "blocked-frank").unwrap().clone();
+        assert_eq!(conversation["unreachable"], true);
+    }
+
+    async fn an_unknown_outcome_is_marked_uncertain_and_never_repeated(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        inbound(&app, &json!([message(&account, "u1", "timeout-gina", "hi")])).await;
+        eventually("uncertain", || async {
+            thread(&app, &key, "timeout-gina").await.iter().any(|m| m["status"] == "uncertain")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(attempts(&account, "timeout-gina"), 1);
+    }
+
+    async fn exhausted_attempts_end_in_the_dead_letter_list_and_can_be_retried(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "[workers]\nmax_attempts = 2\n").await else { return };
+        inbound(&app, &json!([message(&account, "d1", "retry-3-hank", "hi")])).await;
+        eventually("dead", || async { !get(&app, &key, "/api/jobs/dead").await.1["items"].as_array().unwrap().is_empty() }).await;
+        let dead = get(&app, &key, "/api/jobs/dead").await.1["items"][0].clone();
+        assert_eq!(dead["kind"], "send");
+        assert!(dead["last_error"].as_str().unwrap().contains("provider busy"), "{dead}");
+        let failed = thread(&app, &key, "retry-3-hank").await.into_iter().find(|m| m["direction"] == "outbound").unwrap();
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["error_code"], "attempts_exhausted");
+        // Another tenant cannot retry it.
+        let (_, other) = app.tenant("Other").await;
+        let path = format!("/api/jobs/{}/retry", dead["id"].as_str().unwrap());
+        let refused = app.client.post(app.url(&path)).bearer_auth(&other).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+        let retried = app.client.post(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(retried.status(), StatusCode::ACCEPTED);
+        eventually("delivered after the retry", || async { delivered(&account).len() == 1 }).await;
+        assert_eq!(attempts(&account, "retry-3-hank"), 4);
+    }
+
+    async fn an_unparseable_body_is_quarantined_visible_and_replayable(backend: Backend) {
+        let Some((app, key, _account)) = setup(backend, "").await else { return };
+        let garbage = b"{\"this is\": not a loopback body".to_vec();
+        let response = app
+            .client
+            .post(app.url("/api/webhooks/loopback"))
+            .header("x-loopback-signature", sign(LOOPBACK_SECRET, &garbage))
+            .body(garbage)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        eventually("quarantined", || async { !get(&app, &key, "/api/events/quarantine").await.1["items"].as_array().unwrap().is_empty() }).await;
+        let item = get(&app, &key, "/api/events/quarantine").await.1["items"][0].clone();
+        assert_eq!(item["channel"], "loopback");
+        assert!(item["error"].as_str().unwrap().contains("expected"), "{item}");
+        assert!(item["body"].is_null(), "a body not attributable to this tenant is not shown");
+        let path = format!("/api/events/quarantine/{}/replay", item["id"].as_str().unwrap());
+        let replayed = app.client.post(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(replayed.status(), StatusCode::ACCEPTED);
+        let again = app.client.post(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert!(matches!(again.status(), StatusCode::ACCEPTED | StatusCode::CONFLICT));
+        eventually("quarantined again after replay", || async {
+            get(&app, &key, "/api/events/quarantine").await.1["items"].as_array().unwrap().len() == 1
+        })
+        .await;
+    }
+
+    async fn people_reply_by_hand_and_send_to_new_recipients_through_the_api(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "[responder]\nkind = \"off\"\n").await else { return };
+        inbound(&app, &json!([message(&account, "h1", "ivan", "hello?")])).await;
+        eventually("conversation", || async { !thread(&app, &key, "ivan").await.is_empty() }).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(delivered(&account).is_empty(), "responder off: no automated reply");
+        let (_, list) = get(&app, &key, "/api/conversations").await;
+        let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+        let response = app
+            .client
+            .post(app.url(&format!("/api/conversations/{id}/messages")))
+            .bearer_auth(&key)
+            .json(&json!({ "text": "Hi Ivan, how can we help?" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let queued: Value = response.json().await.unwrap();
+        assert_eq!(queued["direction"], "outbound");
+        assert!(matches!(queued["status"].as_str(), Some("queued" | "uncertain" | "sent")));
+        eventually("manual reply delivered", || async { delivered(&account).len() == 1 }).await;
+        let sent = app
+            .client
+            .post(app.url("/api/messages"))
+            .bearer_auth(&key)
+            .json(&json!({ "channel": "loopback", "to": "judy", "text": "Your order is ready" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), StatusCode::ACCEPTED);
+        eventually("API send delivered", || async { delivered(&account).iter().any(|d| d.to == "judy") }).await;
+        for bad in [json!({ "channel": "loopback", "to": "judy" }), json!({ "channel": "loopback", "to": "", "text": "x" }), json!({ "channel": "nope", "to": "judy", "text": "x" })] {
+            let response = app.client.post(app.url("/api/messages")).bearer_auth(&key).json(&bad).send().await.unwrap();
+            assert!(response.status().is_client_error(), "{bad}");
+        }
+    }
+
+    async fn conversations_are_invisible_to_other_tenants(backend: Backend) {
+        let Some((app, key, account)) = setup(backend, "").await else { return };
+        let (_, other) = app.tenant("Other").await;
+        inbound(&app, &json!([message(&account, "p1", "kate", "private")])).await;
+        eventually("conversation", || async { !thread(&app, &key, "kate").await.is_empty() }).await;
+        let id = get(&app, &key, "/api/conversations").await.1["items"][0]["id"].as_str().unwrap().to_owned();
+        assert!(get(&app, &other, "/api/conversations").await.1["items"].as_array().unwrap().is_empty());
+        let (status, _) = get(&app, &other, &format!("/api/conversations/{id}/messages")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let reply = app
+            .client
+            .post(app.url(&format!("/api/conversations/{id}/messages")))
+            .bearer_auth(&other)
+            .json(&json!({ "text": "not mine" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::NOT_FOUND);
+        let send = app
+            .client
+            .post(app.url("/api/messages"))
+            .bearer_auth(&other)
+            .json(&json!({ "channel": "loopback", "to": "kate", "text": "x" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(send.status(), StatusCode::BAD_REQUEST, "the other tenant has no loopback connection");
+        let (status, _) = get(&app, &other, "/api/conversations/not-an-id/messages").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
