@@ -53,6 +53,16 @@ impl EncryptionKey {
         Self(SecretBox::new(Box::new(key)))
     }
 
+    /// A 256-bit subkey for another purpose (session cookies), derived with HMAC-SHA256 so the
+    /// encryption key itself is used for nothing else.
+    #[must_use]
+    pub fn derive(&self, label: &str) -> SecretBox<[u8; 32]> {
+        SecretBox::new(Box::new(hmac_sha256(
+            self.0.expose_secret(),
+            label.as_bytes(),
+        )))
+    }
+
     /// The base64 form, for writing the sandbox key file.
     #[must_use]
     pub fn to_base64(&self) -> SecretString {

@@ -99,6 +99,9 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
         wake: Arc::default(),
         http,
         max_attempts: config.settings.workers.max_attempts,
+        session_key: Arc::new(crate::http::session::SessionKey(
+            key.derive("switchboard session cookie v1"),
+        )),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod dashboard;
 pub mod http;
 pub mod pipeline;
 pub mod state;

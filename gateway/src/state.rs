@@ -21,6 +21,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Attempts of a queued send before it is dead-lettered (`workers.max_attempts`).
     pub max_attempts: i32,
+    /// The MAC key of dashboard session cookies.
+    pub session_key: Arc<crate::http::session::SessionKey>,
 }
 
 /// Settings the HTTP layer uses.

@@ -1,7 +1,8 @@
 //! Tenant authentication: `Authorization: Bearer <api_key>` (keys are stored as SHA-256
-//! hashes). The [`Tenant`] extractor is how a handler says it needs an authenticated business.
+//! hashes) or the dashboard session cookie (see [`super::session`]). The [`Tenant`] extractor is how a handler says it needs an authenticated business.
 
 use axum::extract::FromRequestParts;
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
@@ -10,6 +11,7 @@ use switchboard_core::crypto::random_token;
 use switchboard_core::store::SecretHash;
 
 use super::error::ApiError;
+use super::session;
 use crate::state::AppState;
 
 /// Prefix of every API key, so leaked keys are recognisable by secret scanners.
@@ -41,10 +43,29 @@ impl FromRequestParts<AppState> for Tenant {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = match bearer(parts) {
+            Some(key) => api_key_hash(key),
+            None => {
+                let cookie = session::cookie_value(&parts.headers).ok_or(ApiError::Unauthorized)?;
+                let hash =
+                    session::verify(&state.session_key, &cookie).ok_or(ApiError::Unauthorized)?;
+                // A cookie rides along on cross-site requests; a custom header cannot.
+                let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                if !safe && !parts.headers.contains_key(session::CSRF_HEADER) {
+                    return Err(ApiError::Forbidden {
+                        code: "csrf_header_missing",
+                        message: format!(
+                            "requests authenticated by the dashboard session must send `{}: 1`",
+                            session::CSRF_HEADER
+                        ),
+                    });
+                }
+                hash
+            }
+        };
         let business = state
             .store
-            .business_by_api_key(api_key_hash(key))
+            .business_by_api_key(hash)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(Self(business))

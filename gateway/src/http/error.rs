@@ -23,6 +23,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("webhook authentication failed: {0}")]
@@ -92,6 +94,7 @@ impl ApiError {
             Self::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message.clone()),
             Self::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone()),
             Self::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+            Self::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

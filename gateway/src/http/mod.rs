@@ -8,6 +8,7 @@ pub mod health;
 pub mod integrations;
 pub mod messages;
 pub mod oauth;
+pub mod session;
 pub mod webhooks;
 
 use axum::Router;
@@ -24,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(integrations::router())
         .merge(messages::router())
+        .merge(session::router())
+        .merge(crate::dashboard::router())
         .merge(webhooks::router(max_body))
         .fallback(not_found)
         // Spans carry the path only: query strings hold OAuth codes and states.

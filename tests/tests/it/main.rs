@@ -6,7 +6,10 @@ mod oauth;
 mod pipeline;
 mod registry;
 mod routes;
+mod session;
+mod telegram;
 mod webhooks;
+mod whatsapp;
 
 /// Expands one async test body `async fn name(backend: Backend)` into a `sqlite` and a
 /// `postgres` test.

@@ -1,0 +1,1 @@
+//! Helpers for end-to-end suites against the Telegram Bot API emulator.

@@ -1,0 +1,1 @@
+//! Helpers for end-to-end suites against the WhatsApp Graph API emulator.

@@ -1,0 +1,1 @@
+//! The Telegram channel through the gateway, against the Bot API emulator.

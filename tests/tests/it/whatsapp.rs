@@ -1,0 +1,1 @@
+//! The WhatsApp channel through the gateway, against the Graph API emulator.
