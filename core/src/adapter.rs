@@ -351,6 +351,22 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
     /// When the body is not a payload of this provider.
     fn parse_webhook(&self, body: &[u8]) -> Result<Vec<InboundEvent>, ParseError>;
 
+    /// Like [`ChannelAdapter::parse_webhook`], for a body already known to belong to
+    /// `integration` (authenticated by its per-integration secret). Adapters whose payloads do
+    /// not name their own account (Telegram updates do not name the bot) fill it in here, and
+    /// can tell what addresses the account (a mention of this bot, not any bot).
+    ///
+    /// # Errors
+    /// As [`ChannelAdapter::parse_webhook`].
+    fn parse_webhook_for(
+        &self,
+        body: &[u8],
+        integration: &Integration,
+    ) -> Result<Vec<InboundEvent>, ParseError> {
+        let _ = integration;
+        self.parse_webhook(body)
+    }
+
     /// Sends one message.
     ///
     /// # Errors

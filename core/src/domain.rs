@@ -316,6 +316,9 @@ pub struct StatusUpdate {
     /// Provider error code and human reason, for `failed`.
     pub error_code: Option<String>,
     pub error_reason: Option<String>,
+    /// The gateway's reference the provider echoed back ([`OutboundMessage::reference`]).
+    #[serde(default)]
+    pub reference: Option<String>,
     pub raw: serde_json::Value,
 }
 
@@ -466,6 +469,10 @@ pub struct OutboundMessage {
     pub reply_to: Option<String>,
     /// Topic inside a chat (Telegram forum topics).
     pub thread_id: Option<String>,
+    /// The gateway's id for this message, for providers that echo one back in their status
+    /// reports (WhatsApp `biz_opaque_callback_data`), so an uncertain send can be reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// The provider's acknowledgement of a send.

@@ -102,6 +102,7 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
         session_key: Arc::new(crate::http::session::SessionKey(
             key.derive("switchboard session cookie v1"),
         )),
+        sandbox: None,
     })
 }
 
@@ -116,6 +117,7 @@ pub fn pipeline(state: &AppState, config: &Validated) -> Arc<Pipeline> {
         config.settings.worker_settings(),
         responder,
         enabled,
+        Some(config.database_url.clone()),
     )
 }
 

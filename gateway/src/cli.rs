@@ -152,18 +152,25 @@ fn config_check(file: Option<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(config: Validated) -> Result<(), String> {
+async fn serve(mut config: Validated) -> Result<(), String> {
     init_tracing(&config);
-    if config.sandbox {
+    let emulators = if config.sandbox {
         tracing::warn!("SANDBOX MODE: provider emulators, demo data; not for production");
-    }
+        Some(crate::sandbox::Emulators::start(&mut config).await?)
+    } else {
+        None
+    };
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    let state = app::build(&config).await.map_err(|e| e.to_string())?;
+    let mut state = app::build(&config).await.map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    if let Some(emulators) = emulators {
+        let info = emulators.activate(&state, &config).await?;
+        state.sandbox = Some(std::sync::Arc::new(info));
+    }
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let channels: Vec<&str> = state
         .registry

@@ -14,5 +14,6 @@ pub mod connections;
 pub mod dashboard;
 pub mod http;
 pub mod pipeline;
+pub mod sandbox;
 pub mod state;
 pub mod tenants;

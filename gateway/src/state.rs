@@ -23,6 +23,8 @@ pub struct AppState {
     pub max_attempts: i32,
     /// The MAC key of dashboard session cookies.
     pub session_key: Arc<crate::http::session::SessionKey>,
+    /// The in-process emulators and the sandbox tenant (`serve --sandbox` only).
+    pub sandbox: Option<Arc<crate::sandbox::SandboxInfo>>,
 }
 
 /// Settings the HTTP layer uses.

@@ -162,3 +162,16 @@ CREATE INDEX jobs_due_idx ON jobs (run_at) WHERE state IN ('pending', 'running')
 CREATE INDEX jobs_business_state_idx ON jobs (business_id, state, created_at DESC);
 CREATE INDEX jobs_held_idx ON jobs (integration_id) WHERE state = 'held';
 CREATE INDEX jobs_queue_idx ON jobs (queue_key, id) WHERE queue_key IS NOT NULL AND state IN ('pending', 'running', 'held');
+
+-- Wake-ups for workers on every instance: a stored webhook, a job that became pending.
+-- Notifications with the same channel and payload are merged within a transaction.
+CREATE FUNCTION switchboard_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify(TG_ARGV[0], '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER webhook_events_notify AFTER INSERT ON webhook_events
+    FOR EACH STATEMENT EXECUTE FUNCTION switchboard_notify('switchboard_inbox');
+CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OF state ON jobs
+    FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION switchboard_notify('switchboard_jobs');

@@ -11,14 +11,18 @@
 //! one function per backend; unique-rule violations become `StoreError::Conflict`.
 
 mod common;
+pub mod notify;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
 use switchboard_core::StoreError;
 use switchboard_core::store::Store;
 
+pub use notify::{Subscription, Topic, subscribe};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

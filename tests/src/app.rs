@@ -8,7 +8,7 @@ use switchboard_core::BusinessId;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::database::{Backend, TestDatabase};
+use switchboard_store::testing::{Backend, TestDatabase};
 
 /// The signing secret of the `loopback` channel in tests.
 pub const LOOPBACK_SECRET: &str = "loopback-signing-secret";

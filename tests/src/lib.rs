@@ -5,9 +5,8 @@
 
 pub mod app;
 pub mod channel;
-pub mod database;
 pub mod telegram;
 pub mod whatsapp;
 
 pub use app::TestApp;
-pub use database::{Backend, TestDatabase};
+pub use switchboard_store::testing::{Backend, TestDatabase};

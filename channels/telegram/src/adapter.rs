@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use switchboard_core::Integration;
 use switchboard_core::adapter::{
     Capabilities, ChannelDescriptor, ConnectAttempt, ConnectKind, Credentials, IntegrationContext,
     LiveStatus, NewConnection, WebhookAuth,
@@ -303,6 +304,28 @@ impl ChannelAdapter for TelegramAdapter {
 
     fn parse_webhook(&self, body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
         parse_update(body, &ParseContext::default())
+    }
+
+    /// The gateway knows the bot from the secret the update came with: events name it, and a
+    /// group message is addressed to us only when it mentions this bot's username.
+    fn parse_webhook_for(
+        &self,
+        body: &[u8],
+        integration: &Integration,
+    ) -> Result<Vec<InboundEvent>, ParseError> {
+        let username = integration
+            .details
+            .get("bot_username")
+            .and_then(serde_json::Value::as_str)
+            .or(integration.channel_name.as_deref())
+            .map(|name| name.trim_start_matches('@'));
+        parse_update(
+            body,
+            &ParseContext {
+                account_id: integration.account_id.as_deref().unwrap_or_default(),
+                bot_username: username,
+            },
+        )
     }
 
     #[tracing::instrument(skip_all, fields(channel = "telegram", integration_id = %ctx.integration.id))]

@@ -25,6 +25,19 @@ const MAX_BUTTON_TITLE: usize = 20;
 /// # Errors
 /// A permanent failure for content WhatsApp cannot carry.
 pub fn request_bodies(message: &OutboundMessage) -> Result<Vec<Value>, SendFailure> {
+    let mut bodies = content_bodies(message)?;
+    // Meta echoes `biz_opaque_callback_data` in the message's status webhooks; the gateway
+    // reconciles sends of unknown outcome with it. Only the last part of a split text carries
+    // it, so a status for it means the whole message went out.
+    if let (Some(reference), Some(last)) = (&message.reference, bodies.last_mut())
+        && last.get("type").is_some()
+    {
+        last["biz_opaque_callback_data"] = json!(reference);
+    }
+    Ok(bodies)
+}
+
+fn content_bodies(message: &OutboundMessage) -> Result<Vec<Value>, SendFailure> {
     match &message.content {
         OutboundContent::MarkRead { message_id } => Ok(vec![json!({
             "messaging_product": "whatsapp", "status": "read", "message_id": message_id,

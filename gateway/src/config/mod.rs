@@ -106,6 +106,7 @@ pub struct WorkersSettings {
     pub lease_secs: u64,
     pub batch: u32,
     pub max_attempts: i32,
+    pub reconcile_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +358,7 @@ impl Settings {
             lease: Duration::from_secs(self.workers.lease_secs),
             batch: self.workers.batch,
             max_attempts: self.workers.max_attempts,
+            reconcile_after: Duration::from_secs(self.workers.reconcile_secs),
             worker_id: format!("{}-{}", hostname(), std::process::id()),
         }
     }

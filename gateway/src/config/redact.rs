@@ -75,6 +75,7 @@ pub(super) fn redacted(settings: &Settings) -> Value {
             "lease_secs": settings.workers.lease_secs,
             "batch": settings.workers.batch,
             "max_attempts": settings.workers.max_attempts,
+            "reconcile_secs": settings.workers.reconcile_secs,
         },
         "responder": {
             "kind": format!("{:?}", settings.responder.kind).to_lowercase(),

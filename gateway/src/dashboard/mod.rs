@@ -1,10 +1,107 @@
-//! The dashboard served by the gateway (being written).
+//! The dashboard served by the gateway: server-rendered pages under `/dashboard/…` with small
+//! hand-written scripts and a stylesheet compiled into the binary (no build step, no CDN).
+//! The scripts talk to the public JSON API with the session cookie; every state-changing call
+//! sends `X-Switchboard-CSRF: 1`. Pages other than the log-in page need a valid session and
+//! redirect to `/dashboard/login` without one. Every response here carries a strict
+//! Content-Security-Policy (scripts and styles from `'self'` only).
+//!
+//! In sandbox mode the pages carry a banner and the conversations page a "Simulate incoming
+//! message" form backed by [`sandbox`]'s endpoint.
+
+mod assets;
+mod pages;
+pub mod sandbox;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use switchboard_core::BusinessId;
 
+use crate::http::session;
 use crate::state::AppState;
 
-/// The dashboard's pages and assets.
+/// The policy of every dashboard response: nothing inline, nothing from elsewhere.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+    frame-ancestors 'none'";
+
+/// The dashboard's pages, assets and sandbox controls.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::to("/dashboard/integrations") }),
+        )
+        .route(
+            "/dashboard/",
+            get(|| async { Redirect::to("/dashboard/integrations") }),
+        )
+        .route("/dashboard/login", get(login))
+        .route("/dashboard/integrations", get(integrations))
+        .route("/dashboard/conversations", get(conversations))
+        .route("/dashboard/assets/{file}", get(assets::serve))
+        .route("/dashboard/sandbox/inbound", post(sandbox::simulate))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The business of a valid session cookie, if any.
+async fn session_business(app: &AppState, headers: &HeaderMap) -> Option<BusinessId> {
+    let value = session::cookie_value(headers)?;
+    let hash = session::verify(&app.session_key, &value)?;
+    app.store.business_by_api_key(hash).await.ok().flatten()
+}
+
+/// What every page needs to render its frame.
+struct Frame<'a> {
+    app: &'a AppState,
+    signed_in: bool,
+}
+
+/// The log-in page, or straight to the integrations when the session is still valid.
+async fn login(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if session_business(&app, &headers).await.is_some() {
+        return Redirect::to("/dashboard/integrations").into_response();
+    }
+    Html(pages::login(&Frame {
+        app: &app,
+        signed_in: false,
+    }))
+    .into_response()
+}
+
+async fn integrations(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    guarded(&app, &headers, pages::integrations).await
+}
+
+async fn conversations(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    guarded(&app, &headers, pages::conversations).await
+}
+
+async fn guarded(app: &AppState, headers: &HeaderMap, page: fn(&Frame<'_>) -> String) -> Response {
+    if session_business(app, headers).await.is_none() {
+        return Redirect::to("/dashboard/login").into_response();
+    }
+    Html(page(&Frame {
+        app,
+        signed_in: true,
+    }))
+    .into_response()
 }

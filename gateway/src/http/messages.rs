@@ -181,6 +181,7 @@ async fn reply(
         content,
         reply_to,
         thread_id: None,
+        reference: None,
     };
     queued(&app, &conversation, outbound).await
 }
@@ -224,6 +225,7 @@ async fn send(
         content,
         reply_to,
         thread_id: None,
+        reference: None,
     };
     queued(&app, &conversation, outbound).await
 }

@@ -54,7 +54,15 @@ impl Pipeline {
                 return Ok(Applied::default());
             }
         };
-        let events = match adapter.parse_webhook(&event.body) {
+        let known = match event.integration_id {
+            Some(id) => store.integration_by_id(id).await?.filter(|i| i.is_active),
+            None => None,
+        };
+        let parsed = match &known {
+            Some(integration) => adapter.parse_webhook_for(&event.body, integration),
+            None => adapter.parse_webhook(&event.body),
+        };
+        let events = match parsed {
             Ok(events) => events,
             Err(error) => {
                 tracing::warn!(%error, "quarantined a webhook body that does not parse");
@@ -65,11 +73,19 @@ impl Pipeline {
             }
         };
         let mut applied = Applied::default();
+        let mut touched = Vec::new();
         for inbound in &events {
             let Some(integration) = self.route(event, inbound).await? else {
                 applied.unrouted += 1;
                 continue;
             };
+            // Webhooks routed by the body (WhatsApp) are attributed here, once per integration.
+            if event.integration_id.is_none() && !touched.contains(&integration.id) {
+                store
+                    .touch_webhook(integration.id, event.received_at)
+                    .await?;
+                touched.push(integration.id);
+            }
             self.apply(adapter.as_ref(), &integration, inbound, &mut applied)
                 .await?;
         }
@@ -208,6 +224,7 @@ impl Pipeline {
         integration: &Integration,
         status: &StatusUpdate,
     ) -> Result<(), StoreError> {
+        self.adopt_provider_id(integration, status).await?;
         let changed = self
             .app
             .store
@@ -221,6 +238,38 @@ impl Pipeline {
             })
             .await?;
         tracing::debug!(changed, status = status.status.as_str(), "status applied");
+        Ok(())
+    }
+
+    /// A status that echoes the gateway's reference for a message whose provider id is not
+    /// known yet (its send timed out, or a worker died mid-send) gives the message that id, so
+    /// the status applies and the send is reconciled instead of repeated.
+    async fn adopt_provider_id(
+        &self,
+        integration: &Integration,
+        status: &StatusUpdate,
+    ) -> Result<(), StoreError> {
+        let Some(id) = status
+            .reference
+            .as_deref()
+            .and_then(|r| r.parse::<switchboard_core::MessageId>().ok())
+        else {
+            return Ok(());
+        };
+        let store = self.app.store.as_ref();
+        let Some(message) = store.message(id).await? else {
+            return Ok(());
+        };
+        let placeholder = message
+            .provider_message_id
+            .as_deref()
+            .is_none_or(|p| p.starts_with("sb:"));
+        if message.integration_id == integration.id && placeholder {
+            store
+                .set_provider_message_id(id, &status.provider_message_id)
+                .await?;
+            tracing::info!(message_id = %id, "reconciled a send of unknown outcome from its status report");
+        }
         Ok(())
     }
 

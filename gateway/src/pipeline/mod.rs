@@ -49,6 +49,9 @@ pub struct WorkerSettings {
     pub batch: u32,
     /// Attempts of a job before it is dead.
     pub max_attempts: i32,
+    /// How long a send of unknown outcome waits for the provider's status report before it is
+    /// sent again (channels that report statuses only).
+    pub reconcile_after: Duration,
     /// A name for this process's claims.
     pub worker_id: String,
 }
@@ -60,6 +63,8 @@ pub struct Pipeline {
     responder: Arc<dyn Responder>,
     responder_enabled: bool,
     governor: Governor,
+    /// The database to `LISTEN` on for other instances' wake-ups (PostgreSQL only).
+    listen_url: Option<secrecy::SecretString>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -77,6 +82,7 @@ impl Pipeline {
         settings: WorkerSettings,
         responder: Arc<dyn Responder>,
         responder_enabled: bool,
+        listen_url: Option<secrecy::SecretString>,
     ) -> Arc<Self> {
         Arc::new(Self {
             app,
@@ -84,6 +90,7 @@ impl Pipeline {
             responder,
             responder_enabled,
             governor: Governor::default(),
+            listen_url,
         })
     }
 
@@ -103,9 +110,48 @@ impl Pipeline {
             let stop = shutdown.clone();
             set.spawn(async move { me.job_loop(n, stop).await });
         }
+        if let Some(url) = self.listen_url.clone() {
+            let me = Arc::clone(self);
+            let stop = shutdown.clone();
+            set.spawn(async move { me.listen_loop(url, stop).await });
+        }
         let me = Arc::clone(self);
         set.spawn(async move { me.sweeper_loop(shutdown).await });
         set
+    }
+
+    /// Turns other instances' `NOTIFY`s into local wake-ups; polling covers any gap.
+    async fn listen_loop(
+        self: Arc<Self>,
+        url: secrecy::SecretString,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        use secrecy::ExposeSecret;
+        use switchboard_store::Topic;
+        while !*shutdown.borrow() {
+            let mut subscription = match switchboard_store::subscribe(url.expose_secret()).await {
+                Ok(Some(subscription)) => subscription,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "LISTEN failed; relying on polling for now");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            loop {
+                tokio::select! {
+                    topic = subscription.recv() => match topic {
+                        Ok(Topic::Inbox) => self.app.wake.inbox.notify_one(),
+                        Ok(Topic::Jobs) => self.app.wake.jobs.notify_one(),
+                        Err(error) => {
+                            tracing::warn!(%error, "LISTEN connection lost; reconnecting");
+                            break;
+                        }
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
     }
 
     /// Waits for a wake-up, the poll interval, or shutdown; returns false on shutdown.

@@ -15,7 +15,9 @@ use switchboard_core::domain::{
 };
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
-use switchboard_core::store::{Conversation, Direction, Inserted, Job, NewJob, NewMessage};
+use switchboard_core::store::{
+    Conversation, Direction, Inserted, Job, NewJob, NewMessage, StatusChange,
+};
 use switchboard_core::{BusinessId, ConversationId, Integration, MessageId};
 
 use super::Pipeline;
@@ -90,6 +92,8 @@ pub async fn queue_message(
         })
         .await?;
     let (Inserted::New(message_id) | Inserted::Duplicate(message_id)) = inserted;
+    let mut outbound = outbound;
+    outbound.reference = Some(message_id.to_string());
     let payload = SendPayload {
         message_id,
         conversation_id: conversation.id,
@@ -176,6 +180,7 @@ impl Pipeline {
                     .get("thread_id")
                     .and_then(|t| t.as_str())
                     .map(str::to_owned),
+                reference: None,
             };
             let key = format!("sb:reply:{}:{n}", payload.message_id);
             queue_message(
@@ -218,7 +223,12 @@ impl Pipeline {
         };
         match message.status {
             DeliveryStatus::Queued => {}
-            // Sent before, or in flight when a worker died: never repeat blindly.
+            DeliveryStatus::Uncertain => {
+                if let Some(outcome) = self.reconcile(&message).await? {
+                    return Ok(outcome);
+                }
+            }
+            // Sent before (a re-run after a crash), or final.
             _ => return Ok(Outcome::Done),
         }
         let Some(conversation) = store
@@ -301,12 +311,40 @@ impl Pipeline {
         let id = payload.message_id;
         let failure = match result {
             Ok(receipt) => {
-                if let Some(provider_id) = receipt.provider_message_ids.first() {
-                    store.set_provider_message_id(id, provider_id).await?;
+                match receipt.provider_message_ids.first() {
+                    Some(provider_id) => {
+                        // The provider's status reports may have arrived first (and adopted the
+                        // id through the reference): `sent` must not overwrite `read`.
+                        match store.set_provider_message_id(id, provider_id).await {
+                            Ok(()) => {}
+                            // The provider reused an id the integration already has: the send
+                            // happened, so record it; only status matching is lost.
+                            Err(StoreError::Conflict(_)) => {
+                                tracing::warn!(message_id = %id, provider_id, "the provider's message id is already taken");
+                                store
+                                    .set_message_status(id, DeliveryStatus::Sent, None, None)
+                                    .await?;
+                                return Ok(Outcome::Done);
+                            }
+                            Err(error) => return Err(error),
+                        }
+                        store
+                            .apply_status(StatusChange {
+                                integration_id: integration.id,
+                                provider_message_id: provider_id,
+                                status: DeliveryStatus::Sent,
+                                at: Utc::now(),
+                                error_code: None,
+                                error_reason: None,
+                            })
+                            .await?;
+                    }
+                    None => {
+                        store
+                            .set_message_status(id, DeliveryStatus::Sent, None, None)
+                            .await?;
+                    }
                 }
-                store
-                    .set_message_status(id, DeliveryStatus::Sent, None, None)
-                    .await?;
                 tracing::info!(message_id = %id, integration_id = %integration.id, "sent");
                 return Ok(Outcome::Done);
             }
@@ -359,7 +397,7 @@ impl Pipeline {
                         Some(&failure.reason),
                     )
                     .await?;
-                Ok(Outcome::Done)
+                Ok(self.await_evidence(integration))
             }
             FailureClass::Permanent => self.fail(&id, &failure.code, &failure.reason).await,
         }
@@ -398,6 +436,55 @@ impl Pipeline {
             .await?;
         queue_message(&self.app, &moved, outbound, None, job.max_attempts).await?;
         Ok(Outcome::Done)
+    }
+
+    /// After a send of unknown outcome, wait for the provider's status report when the
+    /// channel gives them (the job stays in its queue, so later messages wait too); channels
+    /// without status reports leave the message `uncertain` for a person to judge.
+    fn await_evidence(&self, integration: &Integration) -> Outcome {
+        let reports = match self.app.registry.lookup(integration.channel.as_str()) {
+            Lookup::Enabled(adapter) => adapter.descriptor().capabilities.read_receipts,
+            _ => false,
+        };
+        if reports {
+            Outcome::Postpone(self.settings.reconcile_after)
+        } else {
+            Outcome::Done
+        }
+    }
+
+    /// A send job found its message `uncertain` (a previous attempt's outcome is unknown, or a
+    /// worker died mid-send). A status report would have moved it on; while the window for
+    /// one is open, wait; once it has passed with no report, the provider never got it: send
+    /// again. `None` means "send now".
+    async fn reconcile(
+        &self,
+        message: &switchboard_core::store::Message,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let Some(integration) = self
+            .app
+            .store
+            .integration_by_id(message.integration_id)
+            .await?
+        else {
+            return Ok(Some(Outcome::Done));
+        };
+        if matches!(self.await_evidence(&integration), Outcome::Done) {
+            return Ok(Some(Outcome::Done));
+        }
+        let since = message.status_at.unwrap_or(message.created_at);
+        let window = chrono::Duration::from_std(self.settings.reconcile_after).unwrap_or_default();
+        let waited = Utc::now() - since;
+        if waited < window {
+            let rest = (window - waited).to_std().unwrap_or_default();
+            return Ok(Some(Outcome::Postpone(rest)));
+        }
+        tracing::warn!(message_id = %message.id, "no status report after an uncertain send; sending again");
+        self.app
+            .store
+            .set_message_status(message.id, DeliveryStatus::Queued, None, None)
+            .await?;
+        Ok(None)
     }
 
     async fn fail(&self, id: &MessageId, code: &str, reason: &str) -> Result<Outcome, StoreError> {

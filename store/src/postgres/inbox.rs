@@ -1,12 +1,16 @@
 //! The durable webhook inbox, PostgreSQL: raw bodies as BYTEA, leased to workers for processing.
+//! Inserts are group-committed ([`InboxWriter`]).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use switchboard_core::store::{InboxState, InboxStore, NewWebhookEvent, StoreResult, WebhookEvent};
-use switchboard_core::{EventId, IntegrationId};
+use switchboard_core::{EventId, IntegrationId, StoreError};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{PgStore, db, get, get_ts, one_row, ts};
@@ -36,19 +40,8 @@ fn event(row: &PgRow) -> StoreResult<WebhookEvent> {
 impl InboxStore for PgStore {
     async fn insert_webhook_event(&self, event: NewWebhookEvent) -> StoreResult<EventId> {
         let id = EventId::new();
-        // Autocommit: when this returns, the row is committed.
-        sqlx::query(
-            "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.as_uuid())
-        .bind(event.channel.as_str())
-        .bind(event.integration_id.map(|i| i.as_uuid()))
-        .bind(&event.body[..])
-        .bind(ts(event.received_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        // Group-committed: when this returns, the row is committed.
+        self.inbox.insert(&self.pool, id, event).await?;
         Ok(id)
     }
 
@@ -139,5 +132,126 @@ impl InboxStore for PgStore {
         .await
         .map_err(db)?;
         Ok(result.rows_affected() > 0)
+    }
+}
+
+/// Group commit of webhook inserts.
+///
+/// `insert_webhook_event` is the one write between a provider and its `200`, and the commit's
+/// flush to disk dominates it. So callers queue their row and wait; writer tasks each take
+/// everything waiting (up to [`MAX_ROWS`] rows or [`MAX_BYTES`] of bodies), insert it as one
+/// multi-row `INSERT` (one transaction, one WAL flush) and answer every caller only after the
+/// commit. Batches form while the previous commit is in flight; nothing waits on a timer, so a
+/// lone request costs what a plain insert does. A failed batch fails every caller in it.
+///
+/// The writers start with the first insert, in the caller's runtime, and stop when the last
+/// clone of the store (holding the queue's sender) is dropped.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InboxWriter {
+    queue: Arc<OnceLock<mpsc::Sender<Pending>>>,
+}
+
+/// Writer tasks sharing the queue: while one commits, the next batch forms in another.
+const WRITERS: usize = 2;
+/// Most rows in one `INSERT`.
+const MAX_ROWS: usize = 256;
+/// Most body bytes in one `INSERT` (a body may be megabytes).
+const MAX_BYTES: usize = 8 << 20;
+/// Rows queued before callers wait for room.
+const QUEUE: usize = 4096;
+
+/// One caller's row, its id and where its outcome goes.
+struct Pending {
+    id: EventId,
+    event: NewWebhookEvent,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+type Queue = Arc<Mutex<mpsc::Receiver<Pending>>>;
+
+impl InboxWriter {
+    /// Inserts `event` as `id`; returns once it is committed.
+    async fn insert(&self, pool: &PgPool, id: EventId, event: NewWebhookEvent) -> StoreResult<()> {
+        let queue = self.queue.get_or_init(|| spawn_writers(pool));
+        let (done, committed) = oneshot::channel();
+        if let Err(mpsc::error::SendError(pending)) = queue.send(Pending { id, event, done }).await
+        {
+            // The writers' runtime has ended; this caller's own runtime still works.
+            return insert_rows(pool, std::slice::from_ref(&pending)).await;
+        }
+        committed
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the inbox writer stopped".into())))
+    }
+}
+
+fn spawn_writers(pool: &PgPool) -> mpsc::Sender<Pending> {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    let queue: Queue = Arc::new(Mutex::new(receiver));
+    for _ in 0..WRITERS {
+        tokio::spawn(write(pool.clone(), Arc::clone(&queue)));
+    }
+    sender
+}
+
+async fn write(pool: PgPool, queue: Queue) {
+    while let Some(batch) = next_batch(&queue).await {
+        let outcome = insert_rows(&pool, &batch).await;
+        for pending in batch {
+            let _ = pending.done.send(match &outcome {
+                Ok(()) => Ok(()),
+                Err(error) => Err(copy_error(error)),
+            });
+        }
+    }
+}
+
+/// Waits for one row, then takes whatever else is already waiting, up to the caps.
+async fn next_batch(queue: &Queue) -> Option<Vec<Pending>> {
+    let mut receiver = queue.lock().await;
+    let first = receiver.recv().await?;
+    let mut bytes = first.event.body.len();
+    let mut batch = vec![first];
+    while batch.len() < MAX_ROWS && bytes < MAX_BYTES {
+        let Ok(next) = receiver.try_recv() else { break };
+        bytes += next.event.body.len();
+        batch.push(next);
+    }
+    Some(batch)
+}
+
+/// One statement, hence one transaction, for the whole batch.
+async fn insert_rows(pool: &PgPool, batch: &[Pending]) -> StoreResult<()> {
+    let ids: Vec<Uuid> = batch.iter().map(|p| p.id.as_uuid()).collect();
+    let channels: Vec<&str> = batch.iter().map(|p| p.event.channel.as_str()).collect();
+    let integrations: Vec<Option<Uuid>> = batch
+        .iter()
+        .map(|p| p.event.integration_id.map(|i| i.as_uuid()))
+        .collect();
+    let bodies: Vec<&[u8]> = batch.iter().map(|p| &p.event.body[..]).collect();
+    let received: Vec<DateTime<Utc>> = batch.iter().map(|p| ts(p.event.received_at)).collect();
+    sqlx::query(
+        "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])",
+    )
+    .bind(&ids)
+    .bind(&channels)
+    .bind(&integrations)
+    .bind(&bodies)
+    .bind(&received)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The same error for another caller of a failed batch (driver errors are not `Clone`).
+fn copy_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Conflict(conflict) => StoreError::Conflict(*conflict),
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
+        StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
+        StoreError::Database(source) => StoreError::Database(source.to_string().into()),
     }
 }

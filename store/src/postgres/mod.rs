@@ -34,6 +34,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The group-commit writers of `insert_webhook_event`, shared by every clone.
+    inbox: inbox::InboxWriter,
 }
 
 impl PgStore {
@@ -62,13 +64,16 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     #[must_use]
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            inbox: inbox::InboxWriter::default(),
+        }
     }
 
     /// The connection pool.

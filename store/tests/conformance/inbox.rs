@@ -14,6 +14,7 @@ conformance!(Migrated:
     claims_lease_events_oldest_first_and_an_ended_lease_gives_them_back,
     finished_events_leave_the_queue_and_are_listed_by_state_newest_first,
     only_quarantined_or_unrouted_events_can_be_requeued,
+    two_hundred_concurrent_inserts_all_commit_with_distinct_ids_and_intact_bodies,
 );
 
 fn event(body: &[u8], secs: i64) -> NewWebhookEvent {
@@ -170,4 +171,43 @@ async fn only_quarantined_or_unrouted_events_can_be_requeued(store: Arc<dyn Stor
     assert!(!store.requeue_webhook_event(EventId::new()).await.unwrap());
     let claimed = store.claim_webhook_events(10, lease, at(11)).await.unwrap();
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), vec![q, u]);
+}
+
+/// Inserts may be grouped into shared commits: each caller still gets its own id, and only
+/// after its row is readable.
+async fn two_hundred_concurrent_inserts_all_commit_with_distinct_ids_and_intact_bodies(
+    store: Arc<dyn Store>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200_u8 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            // Distinct lengths and bytes, including non-UTF-8 ones.
+            let body: Vec<u8> = std::iter::repeat_n(n, usize::from(n) + 1).collect();
+            let id = store
+                .insert_webhook_event(event(&body, i64::from(n)))
+                .await
+                .unwrap();
+            let read = store.webhook_event(id).await.unwrap();
+            assert_eq!(read.map(|e| e.body), Some(body.clone()), "{n}");
+            (id, body)
+        });
+    }
+    let mut inserted = std::collections::HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (id, body) = done.unwrap();
+        assert!(inserted.insert(id, body).is_none(), "id {id} given twice");
+    }
+    assert_eq!(inserted.len(), 200);
+    let claimed = store
+        .claim_webhook_events(500, Duration::from_secs(30), at(1_000))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 200);
+    for event in claimed {
+        assert_eq!(
+            inserted.get(&event.id).map(Vec::as_slice),
+            Some(&event.body[..])
+        );
+    }
 }

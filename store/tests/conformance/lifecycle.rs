@@ -73,3 +73,76 @@ async fn open_refuses_an_unknown_scheme_without_echoing_the_url() {
     assert!(message.contains("mysql"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+#[tokio::test]
+async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
+    use std::time::Duration;
+    use switchboard_core::store::{NewJob, NewWebhookEvent};
+    use switchboard_store::Topic;
+
+    let Some(mut admin) = pg_admin().await else {
+        return;
+    };
+    let name = format!("sb_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&pg_url()).unwrap();
+    url.set_path(&name);
+    let outcome = tokio::spawn({
+        let url = url.to_string();
+        async move {
+            let store = switchboard_store::open(&url).await.unwrap();
+            store.migrate().await.unwrap();
+            let mut subscription = switchboard_store::subscribe(&url)
+                .await
+                .unwrap()
+                .expect("a postgres subscription");
+            store
+                .insert_webhook_event(NewWebhookEvent {
+                    channel: crate::support::channel("whatsapp"),
+                    integration_id: None,
+                    body: bytes::Bytes::from_static(b"{}"),
+                    received_at: chrono::Utc::now(),
+                })
+                .await
+                .unwrap();
+            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
+            assert_eq!(
+                topic.expect("a notification in time").unwrap(),
+                Topic::Inbox
+            );
+            let business = crate::support::business(&store, "A").await;
+            store
+                .enqueue_job(NewJob {
+                    kind: "send".into(),
+                    business_id: business.id,
+                    integration_id: None,
+                    payload: serde_json::json!({}),
+                    run_at: chrono::Utc::now(),
+                    dedupe_key: None,
+                    queue_key: None,
+                    max_attempts: 3,
+                })
+                .await
+                .unwrap();
+            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
+            assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
+            assert!(
+                switchboard_store::subscribe("sqlite://x.db")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    })
+    .await;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

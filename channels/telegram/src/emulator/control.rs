@@ -60,6 +60,33 @@ fn token_for(id: i64, salt: u64) -> String {
     format!("{id}:{secret}")
 }
 
+/// The entities Telegram's server marks in a typed text: a leading `/command` and every
+/// `@username` mention (5–32 word characters after an `@` that does not follow a word
+/// character). Offsets and lengths count UTF-16 code units.
+fn text_entities(text: &str) -> Vec<Value> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut entities = Vec::new();
+    if text.starts_with('/') {
+        let command = text.split_whitespace().next().unwrap_or_default();
+        let length: usize = command.chars().map(char::len_utf16).sum();
+        entities.push(json!({"offset": 0, "length": length, "type": "bot_command"}));
+    }
+    let mut offset = 0;
+    let mut previous: Option<char> = None;
+    for (at, c) in text.char_indices() {
+        if c == '@' && !previous.is_some_and(is_word) {
+            let name_length = text[at + 1..].chars().take_while(|c| is_word(*c)).count();
+            if (5..=32).contains(&name_length) {
+                entities
+                    .push(json!({"offset": offset, "length": name_length + 1, "type": "mention"}));
+            }
+        }
+        offset += c.len_utf16();
+        previous = Some(c);
+    }
+    entities
+}
+
 impl Shared {
     pub(crate) fn add_bot(&self, request: BotRequest) -> Result<SeededBot, ControlError> {
         let mut inner = self.lock();
@@ -88,8 +115,15 @@ impl Shared {
             first_name: request.first_name.unwrap_or_else(|| "Test Bot".to_owned()),
             token: token.clone(),
         };
+        let mut bot = Bot::new(seed.clone());
+        // A bot given a new token (@BotFather's /revoke) keeps its chats' message and update
+        // counters: Telegram never reuses a message id within a chat.
+        if let Some(old) = inner.bot_by_id(id) {
+            bot.next_message_id = std::mem::take(&mut old.next_message_id);
+            bot.next_update_id = old.next_update_id;
+        }
         inner.bots.retain(|_, b| b.seed.id != id);
-        inner.bots.insert(token, Bot::new(seed.clone()));
+        inner.bots.insert(token, bot);
         Ok(seed)
     }
 
@@ -181,10 +215,9 @@ impl Shared {
             "message_id": bot.next_message_id(chat.id), "from": from, "chat": chat.to_json(),
             "date": chrono::Utc::now().timestamp(), "text": sim.text,
         });
-        if sim.text.starts_with('/') {
-            let command = sim.text.split_whitespace().next().unwrap_or_default();
-            let length: usize = command.chars().map(char::len_utf16).sum();
-            message["entities"] = json!([{"offset": 0, "length": length, "type": "bot_command"}]);
+        let entities = text_entities(&sim.text);
+        if !entities.is_empty() {
+            message["entities"] = Value::Array(entities);
         }
         if let Some(thread) = sim.message_thread_id {
             message["message_thread_id"] = json!(thread);
@@ -261,5 +294,22 @@ impl Shared {
             .ok_or(ControlError::UnknownBot(bot_id))?;
         bot.revoked = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_mentions_are_marked_with_utf16_offsets() {
+        let entities = text_entities("/start@our_bot hi 👋 @our_bot, mail@example.com @abc");
+        assert_eq!(
+            entities,
+            vec![
+                json!({"offset": 0, "length": 14, "type": "bot_command"}),
+                json!({"offset": 21, "length": 8, "type": "mention"}),
+            ]
+        );
     }
 }

@@ -135,7 +135,9 @@ impl EmulatorHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Creates (or replaces) a bot; missing id, token and names are generated.
+    /// Creates (or replaces) a bot; missing id, token and names are generated. Replacing a bot
+    /// with a new token stands for @BotFather's `/revoke`: the old token stops working, the bot
+    /// starts without a webhook, and message ids in its chats continue where they were.
     ///
     /// # Errors
     /// A token that is malformed or does not start with the id.

@@ -108,6 +108,7 @@ fn message(content: OutboundContent) -> OutboundMessage {
         content,
         reply_to: Some("-1001293752024:134546".into()),
         thread_id: Some("134545".into()),
+        reference: None,
     }
 }
 

@@ -250,6 +250,7 @@ async fn a_group_reply_to_the_bot_is_addressed_and_a_plain_group_message_is_not(
                 },
                 reply_to: None,
                 thread_id: None,
+                reference: None,
             }
         })
         .await

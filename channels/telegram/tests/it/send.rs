@@ -48,6 +48,7 @@ fn text(to: i64, body: &str) -> OutboundMessage {
         },
         reply_to: None,
         thread_id: None,
+        reference: None,
     }
 }
 

@@ -181,6 +181,9 @@ fn status_changes(inner: &Shared, sent: &SentMessage) -> Option<(String, Vec<Val
         .enumerate()
         .map(|(i, (status, errors))| {
             let mut item = json!({"id": sent.id, "status": status, "timestamp": (now + i64::try_from(i).unwrap_or(0)).to_string(), "recipient_id": recipient});
+            if let Some(reference) = sent.body.get("biz_opaque_callback_data") {
+                item["biz_opaque_callback_data"] = reference.clone();
+            }
             match errors {
                 Some(errors) => item["errors"] = errors,
                 None if status != "read" => item["pricing"] = json!({"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}),

@@ -106,6 +106,18 @@ impl EmulatorHandle {
         self.inner.lock().sent.clone()
     }
 
+    /// The messages accepted after the first `skip`, oldest first: a poller that remembers how
+    /// many it has seen copies only the new ones.
+    #[must_use]
+    pub fn sent_messages_after(&self, skip: usize) -> Vec<SentMessage> {
+        self.inner
+            .lock()
+            .sent
+            .get(skip..)
+            .map(<[SentMessage]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Every webhook POST with its attempts, oldest first.
     #[must_use]
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {

@@ -41,6 +41,7 @@ pub(crate) fn event(origin: &Origin, raw: Value) -> InboundEvent {
         recipient: at(&raw, "/recipient_id").or_else(|| at(&raw, "/recipient_user_id")),
         error_code,
         error_reason,
+        reference: at(&raw, "/biz_opaque_callback_data"),
         raw,
     })
 }

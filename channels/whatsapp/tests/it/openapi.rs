@@ -228,6 +228,7 @@ fn the_mark_as_read_body_uses_the_fields_of_metas_read_receipt_example() {
         },
         reply_to: None,
         thread_id: None,
+        reference: None,
     };
     let body = switchboard_whatsapp::send::request_bodies(&msg)
         .unwrap()

@@ -16,6 +16,7 @@ pub fn message(content: OutboundContent) -> OutboundMessage {
         content,
         reply_to: None,
         thread_id: None,
+        reference: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! A fresh database per test: a temporary SQLite file, or a new PostgreSQL database created on
+//! Test support (feature `testing`): a fresh database per test: a temporary SQLite file, or a new PostgreSQL database created on
 //! the server named by `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! and dropped afterwards. When PostgreSQL is unreachable the test fails if `CI` is set, and
 //! otherwise is skipped with a loud message.

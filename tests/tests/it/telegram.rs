@@ -1,1 +1,0 @@
-//! The Telegram channel through the gateway, against the Bot API emulator.

@@ -1,1 +1,0 @@
-//! The WhatsApp channel through the gateway, against the Graph API emulator.
