@@ -21,6 +21,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     pub state: AppState,
+    /// The running pipeline (workers, sweeper), for tests that drive it directly.
+    pub pipeline: std::sync::Arc<switchboard::pipeline::Pipeline>,
     /// A client that keeps cookies and does not follow redirects.
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -59,7 +61,7 @@ impl TestApp {
         tokio::spawn(switchboard::app::serve(
             listener,
             state.clone(),
-            pipeline,
+            std::sync::Arc::clone(&pipeline),
             shutdown,
             std::time::Duration::from_secs(5),
         ));
@@ -71,6 +73,7 @@ impl TestApp {
         Some(Self {
             base,
             state,
+            pipeline,
             client,
             stop: Some(stop),
             _database: database,

@@ -11,6 +11,7 @@ use chrono::{Duration, Utc};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchboard_core::BusinessId;
 use switchboard_core::adapter::{CallbackParams, ConnectAttempt, OAuthOutcome};
 use switchboard_core::error::{Conflict, ConnectError, StoreError};
 use switchboard_core::store::PendingChoice;
@@ -315,14 +316,13 @@ async fn disconnect(
     )))
 }
 
-/// The accounts waiting to be chosen after an OAuth callback.
-async fn choices(
-    State(app): State<AppState>,
-    Tenant(business): Tenant,
-    channel: Channel,
-) -> ApiResult<Json<Value>> {
-    let pending = app
-        .store
+/// The business's unexpired pending choice for the channel, or `404 no_pending_choice`.
+async fn pending_choice(
+    app: &AppState,
+    business: BusinessId,
+    channel: &Channel,
+) -> ApiResult<PendingChoice> {
+    app.store
         .pending_choice(business, channel.name(), Utc::now())
         .await?
         .ok_or_else(|| {
@@ -330,7 +330,16 @@ async fn choices(
                 "no_pending_choice",
                 "there is no account waiting to be chosen; connect again",
             )
-        })?;
+        })
+}
+
+/// The accounts waiting to be chosen after an OAuth callback.
+async fn choices(
+    State(app): State<AppState>,
+    Tenant(business): Tenant,
+    channel: Channel,
+) -> ApiResult<Json<Value>> {
+    let pending = pending_choice(&app, business, &channel).await?;
     Ok(Json(
         json!({ "channel": channel.name(), "options": pending.options, "expires_at": pending.expires_at }),
     ))
@@ -350,16 +359,7 @@ async fn choose(
     body: Result<Json<Choice>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let Json(choice) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
-    let pending = app
-        .store
-        .pending_choice(business, channel.name(), Utc::now())
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "no_pending_choice",
-                "there is no account waiting to be chosen; connect again",
-            )
-        })?;
+    let pending = pending_choice(&app, business, &channel).await?;
     let credentials =
         connections::open_pending(&app.cipher, business, channel.name(), &pending.pending)?;
     let directory = StoreDirectory(app.store.as_ref());

@@ -97,7 +97,8 @@ pub async fn finish(
     Ok(bound.then_some(stored))
 }
 
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of the cookie `name` in a request, if any.
+pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()

@@ -75,14 +75,7 @@ pub fn verify(key: &SessionKey, value: &str) -> Option<SecretHash> {
 /// The session cookie's value in a request, if any.
 #[must_use]
 pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
+    super::oauth::read_cookie(headers, SESSION_COOKIE)
 }
 
 fn cookie(app: &AppState, value: String, max_age: cookie::time::Duration) -> HeaderValue {

@@ -314,3 +314,22 @@ crate::on_both_backends! {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+crate::on_both_backends! {
+    async fn tokens_expiring_within_seven_days_are_flagged_needs_reauth_ahead_of_time(backend: Backend) {
+        let Some((app, key, _account)) = setup(backend, "").await else { return };
+        let listed = get(&app, &key, "/api/integrations").await.1;
+        let integration_id: switchboard_core::IntegrationId = listed[0]["integration_id"].as_str().unwrap().parse().unwrap();
+        let store = app.state.store.as_ref();
+        store.set_token_expiry(integration_id, Some(chrono::Utc::now() + chrono::Duration::days(30))).await.unwrap();
+        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 0, "30 days ahead is fine");
+        store.set_token_expiry(integration_id, Some(chrono::Utc::now() + chrono::Duration::days(3))).await.unwrap();
+        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 1);
+        let integration = store.integration_by_id(integration_id).await.unwrap().unwrap();
+        assert_eq!(integration.state, switchboard_core::domain::IntegrationState::NeedsReauth);
+        assert!(integration.state_reason.as_deref().unwrap().contains("expires on"), "{:?}", integration.state_reason);
+        let status = get(&app, &key, "/api/integrations").await.1;
+        assert_eq!(status[0]["state"], "needs_reauth");
+        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 0, "flagged once");
+    }
+}
