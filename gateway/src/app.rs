@@ -50,7 +50,11 @@ pub fn http_client() -> Result<reqwest::Client, StartError> {
 /// # Errors
 /// When the database cannot be opened or migrated.
 pub async fn open_store(config: &Validated) -> Result<Arc<dyn Store>, StartError> {
-    let store = switchboard_store::open(config.database_url.expose_secret()).await?;
+    let store = switchboard_store::open_with_pool(
+        config.database_url.expose_secret(),
+        Some(config.settings.database.max_connections),
+    )
+    .await?;
     if config.settings.database.auto_migrate {
         store.migrate().await?;
     }

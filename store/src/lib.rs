@@ -33,9 +33,24 @@ pub use sqlite::SqliteStore;
 /// `Unavailable` when the database cannot be reached or opened; `Database` for an unsupported
 /// scheme or a malformed URL (the message never repeats the URL, which may hold a password).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_pool(url, None).await
+}
+
+/// Like [`open`], with the PostgreSQL pool's size (`database.max_connections`); SQLite keeps its
+/// own small pool (one writer at a time anyway).
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_with_pool(
+    url: &str,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     match scheme {
-        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(match max_connections {
+            Some(size) => PgStore::connect_with_pool_size(url, size).await?,
+            None => PgStore::connect(url).await?,
+        })),
         "sqlite" => Ok(Arc::new(SqliteStore::connect(url).await?)),
         _ => Err(common::config_error(format!(
             "unsupported database URL scheme `{scheme}`: use postgres://, postgresql:// or sqlite://"

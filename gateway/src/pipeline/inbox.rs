@@ -26,6 +26,33 @@ use super::outbox::{RESPOND_JOB, conversation_queue};
 /// After this many failed processing attempts a row is quarantined instead of retried.
 pub const MAX_INBOX_ATTEMPTS: i32 = 5;
 
+/// A leased row after parsing.
+pub(super) enum Prepared {
+    /// Already finished (quarantined, or for a disabled channel).
+    Finished,
+    Ready {
+        adapter: std::sync::Arc<dyn ChannelAdapter>,
+        events: Vec<InboundEvent>,
+    },
+}
+
+impl Prepared {
+    /// Rows whose messages come from the same chat must be applied in order; others may run
+    /// concurrently. The key is the first message's account and chat; rows with only statuses
+    /// or account events have none.
+    pub(super) fn order_key(&self) -> Option<(String, String)> {
+        let Self::Ready { events, .. } = self else {
+            return None;
+        };
+        events.iter().find_map(|event| match event {
+            InboundEvent::Message(message) => {
+                Some((message.account_id.clone(), message.chat.external_id.clone()))
+            }
+            _ => None,
+        })
+    }
+}
+
 /// What happened to one row.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -41,18 +68,28 @@ impl Pipeline {
     ///
     /// # Errors
     /// A store failure; the row stays leased and comes back when the lease ends.
-    #[tracing::instrument(skip_all, fields(event_id = %event.id, channel = %event.channel))]
     pub async fn process_webhook_event(&self, event: &WebhookEvent) -> Result<Applied, StoreError> {
-        let store = self.app.store.as_ref();
-        let adapter = match self.app.registry.lookup(event.channel.as_str()) {
-            Lookup::Enabled(adapter) => adapter,
-            Lookup::Disabled | Lookup::Unknown => {
-                let why = "the channel is not enabled in this gateway";
-                store
-                    .finish_webhook_event(event.id, InboxState::Unrouted, Some(why))
-                    .await?;
-                return Ok(Applied::default());
+        match self.prepare(event).await? {
+            Prepared::Finished => Ok(Applied::default()),
+            Prepared::Ready { adapter, events } => {
+                self.apply_events(event, adapter.as_ref(), &events).await
             }
+        }
+    }
+
+    /// Parses a row. Rows that cannot be applied (disabled channel, a body that does not parse)
+    /// are finished here.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub(super) async fn prepare(&self, event: &WebhookEvent) -> Result<Prepared, StoreError> {
+        let store = self.app.store.as_ref();
+        let Lookup::Enabled(adapter) = self.app.registry.lookup(event.channel.as_str()) else {
+            let why = "the channel is not enabled in this gateway";
+            store
+                .finish_webhook_event(event.id, InboxState::Unrouted, Some(why))
+                .await?;
+            return Ok(Prepared::Finished);
         };
         let known = match event.integration_id {
             Some(id) => store.integration_by_id(id).await?.filter(|i| i.is_active),
@@ -62,19 +99,33 @@ impl Pipeline {
             Some(integration) => adapter.parse_webhook_for(&event.body, integration),
             None => adapter.parse_webhook(&event.body),
         };
-        let events = match parsed {
-            Ok(events) => events,
+        match parsed {
+            Ok(events) => Ok(Prepared::Ready { adapter, events }),
             Err(error) => {
-                tracing::warn!(%error, "quarantined a webhook body that does not parse");
+                tracing::warn!(event_id = %event.id, %error, "quarantined a webhook body that does not parse");
                 store
                     .finish_webhook_event(event.id, InboxState::Quarantined, Some(&error.0))
                     .await?;
-                return Ok(Applied::default());
+                Ok(Prepared::Finished)
             }
-        };
+        }
+    }
+
+    /// Applies a parsed row's events and finishes the row.
+    ///
+    /// # Errors
+    /// A store failure; the row stays leased and comes back when the lease ends.
+    #[tracing::instrument(skip_all, fields(event_id = %event.id, channel = %event.channel))]
+    pub(super) async fn apply_events(
+        &self,
+        event: &WebhookEvent,
+        adapter: &dyn ChannelAdapter,
+        events: &[InboundEvent],
+    ) -> Result<Applied, StoreError> {
+        let store = self.app.store.as_ref();
         let mut applied = Applied::default();
         let mut touched = Vec::new();
-        for inbound in &events {
+        for inbound in events {
             let Some(integration) = self.route(event, inbound).await? else {
                 applied.unrouted += 1;
                 continue;
@@ -86,7 +137,7 @@ impl Pipeline {
                     .await?;
                 touched.push(integration.id);
             }
-            self.apply(adapter.as_ref(), &integration, inbound, &mut applied)
+            self.apply(adapter, &integration, inbound, &mut applied)
                 .await?;
         }
         let (state, note) = if applied.unrouted > 0 && applied.unrouted == events.len() {
@@ -194,9 +245,13 @@ impl Pipeline {
                 provider_timestamp: Some(message.timestamp),
             })
             .await?;
-        let Inserted::New(message_id) = inserted else {
-            return Ok(false);
+        let (is_new, message_id) = match inserted {
+            Inserted::New(id) => (true, id),
+            Inserted::Duplicate(id) => (false, id),
         };
+        // Also for a duplicate: a process that died between storing the message and queueing
+        // its reply left it unanswered, and this redelivery or re-run must finish the job. The
+        // dedupe key keeps it to one reply.
         if message.wants_reply() && self.responder_enabled {
             let enqueued = store
                 .enqueue_job(NewJob {
@@ -216,7 +271,7 @@ impl Pipeline {
                 Err(error) => return Err(error),
             }
         }
-        Ok(true)
+        Ok(is_new)
     }
 
     async fn apply_status(

@@ -426,6 +426,10 @@ impl Pipeline {
             .await?;
         let mut outbound = payload.outbound.clone();
         outbound.to = to.to_owned();
+        // Queue the copy first, under a key derived from the original: a crash in between
+        // re-runs this and finds the copy instead of losing or doubling it.
+        let key = format!("sb:migrated:{}", payload.message_id);
+        queue_message(&self.app, &moved, outbound, Some(key), job.max_attempts).await?;
         store
             .set_message_status(
                 payload.message_id,
@@ -434,7 +438,6 @@ impl Pipeline {
                 Some(&format!("the chat moved to {to}; resent there")),
             )
             .await?;
-        queue_message(&self.app, &moved, outbound, None, job.max_attempts).await?;
         Ok(Outcome::Done)
     }
 

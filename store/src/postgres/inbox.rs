@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use switchboard_core::store::{InboxState, InboxStore, NewWebhookEvent, StoreResult, WebhookEvent};
 use switchboard_core::{EventId, IntegrationId, StoreError};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{PgStore, db, get, get_ts, one_row, ts};
@@ -138,21 +138,19 @@ impl InboxStore for PgStore {
 /// Group commit of webhook inserts.
 ///
 /// `insert_webhook_event` is the one write between a provider and its `200`, and the commit's
-/// flush to disk dominates it. So callers queue their row and wait; writer tasks each take
-/// everything waiting (up to [`MAX_ROWS`] rows or [`MAX_BYTES`] of bodies), insert it as one
-/// multi-row `INSERT` (one transaction, one WAL flush) and answer every caller only after the
+/// flush to disk dominates it. So callers queue their row and wait; a writer task takes
+/// everything waiting (up to [`MAX_ROWS`] rows or [`MAX_BYTES`] of bodies), inserts it as one
+/// multi-row `INSERT` (one transaction, one WAL flush) and answers every caller only after the
 /// commit. Batches form while the previous commit is in flight; nothing waits on a timer, so a
-/// lone request costs what a plain insert does. A failed batch fails every caller in it.
+/// lone request costs about what a plain insert does. A failed batch fails every caller in it.
 ///
-/// The writers start with the first insert, in the caller's runtime, and stop when the last
+/// The writer starts with the first insert, in the caller's runtime, and stops when the last
 /// clone of the store (holding the queue's sender) is dropped.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InboxWriter {
     queue: Arc<OnceLock<mpsc::Sender<Pending>>>,
 }
 
-/// Writer tasks sharing the queue: while one commits, the next batch forms in another.
-const WRITERS: usize = 2;
 /// Most rows in one `INSERT`.
 const MAX_ROWS: usize = 256;
 /// Most body bytes in one `INSERT` (a body may be megabytes).
@@ -167,16 +165,14 @@ struct Pending {
     done: oneshot::Sender<StoreResult<()>>,
 }
 
-type Queue = Arc<Mutex<mpsc::Receiver<Pending>>>;
-
 impl InboxWriter {
     /// Inserts `event` as `id`; returns once it is committed.
     async fn insert(&self, pool: &PgPool, id: EventId, event: NewWebhookEvent) -> StoreResult<()> {
-        let queue = self.queue.get_or_init(|| spawn_writers(pool));
+        let queue = self.queue.get_or_init(|| spawn_writer(pool));
         let (done, committed) = oneshot::channel();
         if let Err(mpsc::error::SendError(pending)) = queue.send(Pending { id, event, done }).await
         {
-            // The writers' runtime has ended; this caller's own runtime still works.
+            // The writer's runtime has ended; this caller's own runtime still works.
             return insert_rows(pool, std::slice::from_ref(&pending)).await;
         }
         committed
@@ -185,17 +181,17 @@ impl InboxWriter {
     }
 }
 
-fn spawn_writers(pool: &PgPool) -> mpsc::Sender<Pending> {
+fn spawn_writer(pool: &PgPool) -> mpsc::Sender<Pending> {
     let (sender, receiver) = mpsc::channel(QUEUE);
-    let queue: Queue = Arc::new(Mutex::new(receiver));
-    for _ in 0..WRITERS {
-        tokio::spawn(write(pool.clone(), Arc::clone(&queue)));
-    }
+    tokio::spawn(write(pool.clone(), receiver));
     sender
 }
 
-async fn write(pool: PgPool, queue: Queue) {
-    while let Some(batch) = next_batch(&queue).await {
+/// One writer: while its commit is in flight the next batch forms in the queue. (Two or four
+/// writers measured no faster: the WAL flush is the limit, and PostgreSQL already shares one
+/// flush among concurrent commits.)
+async fn write(pool: PgPool, mut queue: mpsc::Receiver<Pending>) {
+    while let Some(batch) = next_batch(&mut queue).await {
         let outcome = insert_rows(&pool, &batch).await;
         for pending in batch {
             let _ = pending.done.send(match &outcome {
@@ -207,13 +203,12 @@ async fn write(pool: PgPool, queue: Queue) {
 }
 
 /// Waits for one row, then takes whatever else is already waiting, up to the caps.
-async fn next_batch(queue: &Queue) -> Option<Vec<Pending>> {
-    let mut receiver = queue.lock().await;
-    let first = receiver.recv().await?;
+async fn next_batch(queue: &mut mpsc::Receiver<Pending>) -> Option<Vec<Pending>> {
+    let first = queue.recv().await?;
     let mut bytes = first.event.body.len();
     let mut batch = vec![first];
     while batch.len() < MAX_ROWS && bytes < MAX_BYTES {
-        let Ok(next) = receiver.try_recv() else { break };
+        let Ok(next) = queue.try_recv() else { break };
         bytes += next.event.body.len();
         batch.push(next);
     }
