@@ -15,6 +15,13 @@ use crate::ids::{
     BusinessId, ChannelName, ConversationId, EventId, IntegrationId, JobId, MessageId,
 };
 
+mod work;
+
+pub use work::{
+    Accepted, AccountRecord, Arrival, Committed, FollowUp, JobEnd, Outgoing, StatusReport,
+    StatusSet, Stored, Work, commit_part_by_part, is_placeholder,
+};
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A tenant.
@@ -565,6 +572,42 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Readiness: the database answers and every migration is applied.
     async fn ready(&self) -> StoreResult<()>;
+
+    /// Applies a unit of work (see [`Work`]). The default goes part by part through the other
+    /// methods; a backend may apply the whole unit in one transaction.
+    ///
+    /// # Errors
+    /// A store failure; with the default, the parts before it stay applied.
+    async fn commit(&self, work: Work) -> StoreResult<Committed> {
+        commit_part_by_part(self, work).await
+    }
+
+    /// The messages with these ids that exist, in no particular order.
+    ///
+    /// # Errors
+    /// A store failure.
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.message(*id).await?);
+        }
+        Ok(found)
+    }
+
+    /// The conversations with these (business, id) pairs that exist, in no particular order.
+    ///
+    /// # Errors
+    /// A store failure.
+    async fn conversations_by_ids(
+        &self,
+        ids: &[(BusinessId, ConversationId)],
+    ) -> StoreResult<Vec<Conversation>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for (business, id) in ids {
+            found.extend(self.conversation(*business, *id).await?);
+        }
+        Ok(found)
+    }
 }
 
 impl std::fmt::Debug for dyn Store {

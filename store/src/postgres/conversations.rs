@@ -16,14 +16,19 @@ use uuid::Uuid;
 use super::{PgStore, db, get, get_opt_ts, get_ts, one_row, opt_ts, ts};
 use crate::common;
 
-const CONVERSATION_COLUMNS: &str = "id, business_id, integration_id, channel_type, \
+pub(super) const CONVERSATION_COLUMNS: &str = "id, business_id, integration_id, channel_type, \
     external_chat_id, contact_name, last_message_at, window_expires_at, unreachable, created_at";
 
-const MESSAGE_COLUMNS: &str = "id, conversation_id, integration_id, direction, \
+/// [`CONVERSATION_COLUMNS`] of a table aliased `c`.
+pub(super) const CONVERSATION_COLUMNS_OF_C: &str = "c.id, c.business_id, c.integration_id, \
+    c.channel_type, c.external_chat_id, c.contact_name, c.last_message_at, c.window_expires_at, \
+    c.unreachable, c.created_at";
+
+pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, integration_id, direction, \
     provider_message_id, type, text, payload, status, status_at, error_code, error_reason, \
     provider_timestamp, created_at";
 
-fn conversation(row: &PgRow) -> StoreResult<Conversation> {
+pub(super) fn conversation(row: &PgRow) -> StoreResult<Conversation> {
     let channel: String = get(row, "channel_type")?;
     Ok(Conversation {
         id: ConversationId::from_uuid(get(row, "id")?),
@@ -39,7 +44,7 @@ fn conversation(row: &PgRow) -> StoreResult<Conversation> {
     })
 }
 
-fn message(row: &PgRow) -> StoreResult<Message> {
+pub(super) fn message(row: &PgRow) -> StoreResult<Message> {
     let direction: String = get(row, "direction")?;
     let kind: String = get(row, "type")?;
     let status: String = get(row, "status")?;

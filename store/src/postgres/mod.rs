@@ -11,6 +11,7 @@ mod integrations;
 mod jobs;
 mod oauth;
 mod tenants;
+mod work;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,7 +21,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::StoreError;
-use switchboard_core::store::{Store, StoreResult};
+use switchboard_core::store::{Committed, Conversation, Message, Store, StoreResult, Work};
+use switchboard_core::{BusinessId, ConversationId, MessageId};
 
 use crate::common;
 pub(crate) use error::db;
@@ -104,6 +106,21 @@ impl Store for PgStore {
                 .await
                 .map_err(|_| StoreError::Unavailable("migrations have not been applied".into()))?;
         common::check_applied(&MIGRATOR, &applied)
+    }
+
+    async fn commit(&self, work: Work) -> StoreResult<Committed> {
+        self.commit_unit(work).await
+    }
+
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
+        self.messages_by_id_list(ids).await
+    }
+
+    async fn conversations_by_ids(
+        &self,
+        ids: &[(BusinessId, ConversationId)],
+    ) -> StoreResult<Vec<Conversation>> {
+        self.conversations_by_id_list(ids).await
     }
 }
 

@@ -41,3 +41,4 @@ mod messages;
 mod oauth;
 mod support;
 mod tenants;
+mod work;
