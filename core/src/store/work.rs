@@ -13,18 +13,21 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ConversationUpsert, Inserted, InboxState, NewJob, NewMessage};
+use super::{ConversationUpsert, InboxState, Inserted, NewJob, NewMessage};
 use crate::domain::{DeliveryStatus, MessageKind};
 use crate::ids::{ConversationId, EventId, IntegrationId, JobId, MessageId};
 
 /// Builds the job that follows a stored message, from the message's id and conversation
 /// (for a repeat, the ids of the message stored first). Give the job a dedupe key derived from
 /// the message id: the follow-up is ensured for repeats too, and the key keeps it to one.
-pub struct FollowUp(Box<dyn Fn(MessageId, ConversationId) -> NewJob + Send + Sync>);
+#[derive(Clone)]
+pub struct FollowUp(std::sync::Arc<dyn Fn(MessageId, ConversationId) -> NewJob + Send + Sync>);
 
 impl FollowUp {
-    pub fn new(build: impl Fn(MessageId, ConversationId) -> NewJob + Send + Sync + 'static) -> Self {
-        Self(Box::new(build))
+    pub fn new(
+        build: impl Fn(MessageId, ConversationId) -> NewJob + Send + Sync + 'static,
+    ) -> Self {
+        Self(std::sync::Arc::new(build))
     }
 
     #[must_use]
@@ -41,7 +44,7 @@ impl std::fmt::Debug for FollowUp {
 
 /// An inbound message: its conversation is upserted, the message stored once per
 /// (integration, provider id) with status `delivered`, and its follow-up ensured.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Arrival {
     pub conversation: ConversationUpsert,
     pub provider_message_id: String,
@@ -54,7 +57,7 @@ pub struct Arrival {
 
 /// A message into a known conversation (an outbound message under a local key), stored once
 /// per (integration, provider id), and its follow-up ensured.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Outgoing {
     pub message: NewMessage,
     pub follow_up: Option<FollowUp>,
@@ -110,16 +113,25 @@ pub struct AccountRecord {
 pub enum JobEnd {
     Complete,
     /// Back to pending at the time, recording the error.
-    Retry { at: DateTime<Utc>, error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
     /// Back to pending at the time without counting the attempt (running jobs only).
-    Postpone { at: DateTime<Utc> },
+    Postpone {
+        at: DateTime<Utc>,
+    },
     /// Held until the integration is re-authorised.
-    Hold { error: String },
-    Kill { error: String },
+    Hold {
+        error: String,
+    },
+    Kill {
+        error: String,
+    },
 }
 
 /// Everything a batch writes, applied phase by phase in the order of the fields.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Work {
     pub arrivals: Vec<Arrival>,
     pub outgoing: Vec<Outgoing>,
@@ -236,7 +248,13 @@ pub async fn commit_part_by_part<S: super::Store + ?Sized>(
     }
     for report in &work.statuses {
         if let Some(reference) = report.reference {
-            adopt(store, reference, report.integration_id, &report.provider_message_id).await?;
+            adopt(
+                store,
+                reference,
+                report.integration_id,
+                &report.provider_message_id,
+            )
+            .await?;
         }
         store
             .apply_status(super::StatusChange {
@@ -364,7 +382,8 @@ async fn adopt<S: super::Store + ?Sized>(
     let Some(message) = store.message(reference).await? else {
         return Ok(());
     };
-    if message.integration_id == integration && is_placeholder(message.provider_message_id.as_deref())
+    if message.integration_id == integration
+        && is_placeholder(message.provider_message_id.as_deref())
     {
         adopt_any(store, &message, provider_id).await?;
     }

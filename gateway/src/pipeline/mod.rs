@@ -16,22 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::StreamExt as _;
+use switchboard_core::JobId;
+use switchboard_core::domain::DeliveryStatus;
 use switchboard_core::error::StoreError;
-use switchboard_core::store::Job;
+use switchboard_core::store::{Job, JobEnd, StatusSet, Work};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::state::AppState;
 use governor::Governor;
-use outbox::Outcome;
+use outbox::{Outcome, Ran, SendStep};
 use responder::Responder;
-
-/// Groups of inbox rows (one chat's rows each) applied at the same time by the inbox worker.
-/// Measured (BENCHMARKS.md): applying groups concurrently raised end-to-end throughput by
-/// well under 2× but took durable commits from the webhook path and cut ingest by 2–5×, so
-/// the groups are applied one after another until the pipeline's writes are batched.
-const INBOX_CONCURRENCY: usize = 1;
 
 /// Wake-ups shared by the HTTP layer and the workers.
 #[derive(Debug, Default)]
@@ -172,7 +167,7 @@ impl Pipeline {
 
     async fn inbox_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            match self.drain_inbox_once().await {
+            match self.drain_inbox_once().await.map(|drained| drained.claimed) {
                 Ok(0) => {
                     if !self.idle(&self.app.wake.inbox, &mut shutdown).await {
                         break;
@@ -186,67 +181,6 @@ impl Pipeline {
             }
         }
         tracing::debug!("inbox worker stopped");
-    }
-
-    /// Claims and processes one batch of inbox rows; returns how many were claimed.
-    ///
-    /// # Errors
-    /// A store failure while claiming.
-    pub async fn drain_inbox_once(&self) -> Result<usize, StoreError> {
-        let store = self.app.store.as_ref();
-        let events = store
-            .claim_webhook_events(self.settings.batch, self.settings.lease, Utc::now())
-            .await?;
-        // Parse the batch, then apply it concurrently: rows of one chat in order (they share a
-        // group), everything else side by side. The store round trips, not the CPU, bound this.
-        let mut groups: Vec<Vec<(&switchboard_core::store::WebhookEvent, inbox::Prepared)>> =
-            Vec::new();
-        let mut group_of: std::collections::HashMap<(String, String), usize> =
-            std::collections::HashMap::new();
-        for event in &events {
-            if event.attempts > inbox::MAX_INBOX_ATTEMPTS {
-                let why = "processing failed repeatedly; kept for replay";
-                store
-                    .finish_webhook_event(
-                        event.id,
-                        switchboard_core::store::InboxState::Quarantined,
-                        Some(why),
-                    )
-                    .await?;
-                continue;
-            }
-            let prepared = match self.prepare(event).await {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    tracing::error!(event_id = %event.id, %error, "inbox event not processed; it will be retried");
-                    continue;
-                }
-            };
-            match prepared.order_key() {
-                Some(key) => {
-                    let index = *group_of.entry(key).or_insert_with(|| {
-                        groups.push(Vec::new());
-                        groups.len() - 1
-                    });
-                    groups[index].push((event, prepared));
-                }
-                None => groups.push(vec![(event, prepared)]),
-            }
-        }
-        // A few groups at a time: more would take commits from the webhook path itself.
-        futures::stream::iter(groups)
-            .for_each_concurrent(INBOX_CONCURRENCY, |group| async move {
-            for (event, prepared) in group {
-                let inbox::Prepared::Ready { adapter, events } = prepared else { continue };
-                if let Err(error) = self.apply_events(event, adapter.as_ref(), &events).await {
-                    tracing::error!(event_id = %event.id, %error, "inbox event not processed; it will be retried");
-                    // Later rows of the same chat must wait for this one: leave them leased too.
-                    break;
-                }
-            }
-        })
-        .await;
-        Ok(events.len())
     }
 
     async fn job_loop(self: Arc<Self>, n: usize, mut shutdown: watch::Receiver<bool>) {
@@ -270,76 +204,170 @@ impl Pipeline {
 
     /// Claims and runs one batch of due jobs; returns how many were claimed.
     ///
+    /// The batch is read in bulk; sends are checked, their messages marked `uncertain` in one
+    /// commit, then every provider call and responder runs side by side, and every outcome is
+    /// written in one more commit. A claim never holds two jobs of one queue (one
+    /// conversation), so running a batch side by side keeps each conversation in order.
+    ///
     /// # Errors
-    /// A store failure while claiming.
+    /// A store failure while claiming, reading or marking; the jobs' leases then run out and
+    /// they run again.
     pub async fn run_jobs_once(&self, worker: &str) -> Result<usize, StoreError> {
-        let jobs = self
-            .app
-            .store
-            .claim_jobs(
-                worker,
-                self.settings.batch.min(8),
-                self.settings.lease,
-                Utc::now(),
-            )
+        let store = self.app.store.as_ref();
+        let jobs = store
+            .claim_jobs(worker, self.settings.batch, self.settings.lease, Utc::now())
             .await?;
-        // A claim never holds two jobs of one queue, so a batch could run side by side; it runs
-        // in turn, for the same reason as the inbox (see `INBOX_CONCURRENCY`).
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut loaded = self.load(&jobs).await?;
+        let mut ended: Vec<(&Job, Ran)> = Vec::new();
+        let mut calls = Vec::new();
+        let mut responds = Vec::new();
         for job in &jobs {
-            if let Err(error) = self.run_job(job).await {
-                tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+            match job.kind.as_str() {
+                outbox::RESPOND_JOB => responds.push(job),
+                outbox::SEND_JOB => {
+                    let mut work = Work::default();
+                    match self.prepare_send(job, &mut loaded, &mut work).await {
+                        Ok(SendStep::Finished(outcome)) => ended.push((job, (outcome, work))),
+                        Ok(SendStep::Call(call)) => calls.push((job, call)),
+                        Err(error) => {
+                            tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                        }
+                    }
+                }
+                other => {
+                    let outcome = Outcome::Dead(format!("unknown job kind `{other}`"));
+                    ended.push((job, (outcome, Work::default())));
+                }
             }
         }
+        // Before any provider call: its message is `uncertain`, so a crash during the call
+        // cannot lead to a blind repeat. Jobs that ended in their checks end in the same commit.
+        if !calls.is_empty() || !ended.is_empty() {
+            let mut before = self.ends(std::mem::take(&mut ended));
+            for (_, call) in &calls {
+                before.status_sets.push(StatusSet {
+                    message_id: call.payload.message_id,
+                    status: DeliveryStatus::Uncertain,
+                    error_code: None,
+                    error_reason: None,
+                });
+            }
+            store.commit(before).await?;
+        }
+        let loaded = &loaded;
+        let (responded, sent) = tokio::join!(
+            futures::future::join_all(
+                responds
+                    .iter()
+                    .map(|job| async move { (*job, self.run_respond(job, loaded).await) })
+            ),
+            futures::future::join_all(
+                calls
+                    .iter()
+                    .map(|(job, call)| async move { (*job, call, call.send().await) })
+            ),
+        );
+        let mut ended = Vec::with_capacity(jobs.len());
+        for (job, result) in responded {
+            match result {
+                Ok(ran) => ended.push((job, ran)),
+                Err(error) => {
+                    tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                }
+            }
+        }
+        for (job, call, result) in sent {
+            match self.record_send(job, call, result).await {
+                Ok(ran) => ended.push((job, ran)),
+                Err(error) => {
+                    tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                }
+            }
+        }
+        self.commit_ends(ended).await;
         Ok(jobs.len())
     }
 
-    #[tracing::instrument(skip_all, fields(job_id = %job.id, kind = %job.kind, attempt = job.attempts))]
-    async fn run_job(&self, job: &Job) -> Result<(), StoreError> {
-        let outcome = match job.kind.as_str() {
-            outbox::RESPOND_JOB => self.run_respond(job).await?,
-            outbox::SEND_JOB => self.run_send(job).await?,
-            other => Outcome::Dead(format!("unknown job kind `{other}`")),
-        };
+    /// Writes the jobs' outcomes in one unit; should it fail, job by job, so one job's
+    /// problem leaves only that job to its lease.
+    async fn commit_ends(&self, ended: Vec<(&Job, Ran)>) {
+        if ended.is_empty() {
+            return;
+        }
+        let parts: Vec<(JobId, Work)> = ended
+            .into_iter()
+            .map(|(job, ran)| (job.id, self.ends(vec![(job, ran)])))
+            .collect();
+        let mut unit = Work::default();
+        for (_, work) in &parts {
+            unit.append(work.clone());
+        }
         let store = self.app.store.as_ref();
-        match outcome {
-            Outcome::Done => store.complete_job(job.id).await,
-            Outcome::Retry { after, error } if job.attempts < job.max_attempts => {
-                let at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
-                tracing::info!(retry_in_ms = after.as_millis(), %error, "will retry");
-                store.retry_job(job.id, at, &error).await
+        let created = match store.commit(unit).await {
+            Ok(committed) => committed.jobs_created,
+            Err(error) => {
+                tracing::warn!(%error, jobs = parts.len(), "a batch of job outcomes failed as a whole; writing them one by one");
+                let mut created = 0;
+                for (id, work) in parts {
+                    match store.commit(work).await {
+                        Ok(committed) => created += committed.jobs_created,
+                        Err(error) => {
+                            tracing::error!(job_id = %id, %error, "job outcome not stored; its lease will expire and it runs again");
+                        }
+                    }
+                }
+                created
             }
-            Outcome::Retry { error, .. } => {
-                store
-                    .kill_job(job.id, &format!("out of attempts; last error: {error}"))
-                    .await?;
-                self.fail_message_of(job, "attempts_exhausted", &error)
-                    .await
-            }
-            Outcome::Postpone(wait) => {
-                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                store.postpone_job(job.id, at).await
-            }
-            Outcome::Hold(why) => store.hold_job(job.id, &why).await,
-            Outcome::Dead(why) => store.kill_job(job.id, &why).await,
+        };
+        if created > 0 {
+            self.wake_jobs();
         }
     }
 
-    /// A send job that ran out of attempts fails its message with the last error.
-    async fn fail_message_of(&self, job: &Job, code: &str, reason: &str) -> Result<(), StoreError> {
-        if job.kind != outbox::SEND_JOB {
-            return Ok(());
+    /// The writes of ended jobs: each job's own, and its end.
+    fn ends(&self, ended: Vec<(&Job, Ran)>) -> Work {
+        let mut unit = Work::default();
+        let now = Utc::now();
+        for (job, (outcome, work)) in ended {
+            unit.append(work);
+            let at = |wait: std::time::Duration| {
+                now + chrono::Duration::from_std(wait).unwrap_or_default()
+            };
+            let end = match outcome {
+                Outcome::Done => JobEnd::Complete,
+                Outcome::Retry { after, error } if job.attempts < job.max_attempts => {
+                    tracing::info!(job_id = %job.id, retry_in_ms = after.as_millis(), %error, "will retry");
+                    JobEnd::Retry {
+                        at: at(after),
+                        error,
+                    }
+                }
+                Outcome::Retry { error, .. } => {
+                    // A send that ran out of attempts fails its message with the last error.
+                    if job.kind == outbox::SEND_JOB
+                        && let Ok(payload) =
+                            serde_json::from_value::<outbox::SendPayload>(job.payload.clone())
+                    {
+                        unit.status_sets.push(StatusSet {
+                            message_id: payload.message_id,
+                            status: DeliveryStatus::Failed,
+                            error_code: Some("attempts_exhausted".into()),
+                            error_reason: Some(error.clone()),
+                        });
+                    }
+                    JobEnd::Kill {
+                        error: format!("out of attempts; last error: {error}"),
+                    }
+                }
+                Outcome::Postpone(wait) => JobEnd::Postpone { at: at(wait) },
+                Outcome::Hold(error) => JobEnd::Hold { error },
+                Outcome::Dead(error) => JobEnd::Kill { error },
+            };
+            unit.job_ends.push((job.id, end));
         }
-        if let Ok(payload) = serde_json::from_value::<outbox::SendPayload>(job.payload.clone()) {
-            self.app
-                .store
-                .set_message_status(
-                    payload.message_id,
-                    switchboard_core::domain::DeliveryStatus::Failed,
-                    Some(code),
-                    Some(reason),
-                )
-                .await?;
-        }
-        Ok(())
+        unit
     }
 }

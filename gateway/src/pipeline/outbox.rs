@@ -7,18 +7,25 @@
 //! never took effect. A job re-run after a crash finds its message `uncertain` and does not
 //! send again — the provider's status webhook reconciles it instead of a blind repeat.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use switchboard_core::adapter::IntegrationContext;
 use switchboard_core::domain::{
-    DeliveryStatus, FailureClass, IntegrationState, OutboundMessage, SendFailure,
+    DeliveryStatus, FailureClass, IntegrationState, OutboundMessage, SendFailure, SendReceipt,
 };
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
-    Conversation, Direction, Inserted, Job, NewJob, NewMessage, StatusChange,
+    Accepted, Conversation, Direction, FollowUp, Job, Message, NewJob, NewMessage, Outgoing,
+    StatusSet, Stored, Work,
 };
-use switchboard_core::{BusinessId, ConversationId, Integration, MessageId};
+use switchboard_core::{
+    BusinessId, ChannelAdapter, ConversationId, Integration, IntegrationId, MessageId,
+};
 
 use super::Pipeline;
 use super::retry;
@@ -62,8 +69,70 @@ pub(super) enum Outcome {
     Dead(String),
 }
 
-/// Stores an outbound message and its send job. `key` makes both exist once (a re-run of the
-/// same respond job finds them); `None` for one-off sends.
+/// The follow-up of a queued outbound message: its `send` job, carrying the message id as the
+/// reference the provider echoes in its status reports.
+#[must_use]
+pub fn send_follow_up(
+    business: BusinessId,
+    integration: IntegrationId,
+    outbound: OutboundMessage,
+    max_attempts: i32,
+) -> FollowUp {
+    FollowUp::new(move |message_id, conversation_id| {
+        let mut outbound = outbound.clone();
+        outbound.reference = Some(message_id.to_string());
+        let payload = SendPayload {
+            message_id,
+            conversation_id,
+            outbound,
+        };
+        NewJob {
+            kind: SEND_JOB.into(),
+            business_id: business,
+            integration_id: Some(integration),
+            payload: serde_json::to_value(&payload).unwrap_or_default(),
+            run_at: Utc::now(),
+            dedupe_key: Some(format!("send:{message_id}")),
+            queue_key: Some(conversation_queue(conversation_id)),
+            max_attempts,
+        }
+    })
+}
+
+/// An outbound message and its send job, as a part of a unit of work. `key` makes both exist
+/// once (a re-run of the same respond job finds them); `None` for one-off sends.
+#[must_use]
+pub fn outgoing(
+    conversation: &Conversation,
+    outbound: OutboundMessage,
+    key: Option<String>,
+    max_attempts: i32,
+) -> Outgoing {
+    // A local placeholder until the provider's id replaces it; unique per integration, so a
+    // re-run finds the same row.
+    let local_id = key.unwrap_or_else(|| format!("sb:{}", MessageId::new()));
+    Outgoing {
+        message: NewMessage {
+            conversation_id: conversation.id,
+            integration_id: conversation.integration_id,
+            direction: Direction::Outbound,
+            provider_message_id: Some(local_id),
+            kind: outbound.content.kind(),
+            text: outbound.content.display_text(),
+            payload: json!({ "outbound": outbound }),
+            status: DeliveryStatus::Queued,
+            provider_timestamp: None,
+        },
+        follow_up: Some(send_follow_up(
+            conversation.business_id,
+            conversation.integration_id,
+            outbound,
+            max_attempts,
+        )),
+    }
+}
+
+/// Stores an outbound message and its send job (see [`outgoing`]).
 ///
 /// # Errors
 /// A store failure.
@@ -74,125 +143,158 @@ pub async fn queue_message(
     key: Option<String>,
     max_attempts: i32,
 ) -> Result<MessageId, StoreError> {
-    let store = app.store.as_ref();
-    let local_id = key.clone().unwrap_or_else(|| format!("sb:{}", uuid_like()));
-    let inserted = store
-        .insert_message(NewMessage {
-            conversation_id: conversation.id,
-            integration_id: conversation.integration_id,
-            direction: Direction::Outbound,
-            // A local placeholder until the provider's id replaces it; unique per integration,
-            // so a re-run finds the same row.
-            provider_message_id: Some(local_id),
-            kind: outbound.content.kind(),
-            text: outbound.content.display_text(),
-            payload: json!({ "outbound": outbound }),
-            status: DeliveryStatus::Queued,
-            provider_timestamp: None,
-        })
-        .await?;
-    let (Inserted::New(message_id) | Inserted::Duplicate(message_id)) = inserted;
-    let mut outbound = outbound;
-    outbound.reference = Some(message_id.to_string());
-    let payload = SendPayload {
-        message_id,
-        conversation_id: conversation.id,
-        outbound,
+    let work = Work {
+        outgoing: vec![outgoing(conversation, outbound, key, max_attempts)],
+        ..Work::default()
     };
-    let job = store
-        .enqueue_job(NewJob {
-            kind: SEND_JOB.into(),
-            business_id: conversation.business_id,
-            integration_id: Some(conversation.integration_id),
-            payload: serde_json::to_value(&payload).unwrap_or_default(),
-            run_at: Utc::now(),
-            dedupe_key: Some(format!("send:{message_id}")),
-            queue_key: Some(conversation_queue(conversation.id)),
-            max_attempts,
-        })
-        .await;
-    match job {
-        Ok(_) | Err(StoreError::Conflict(_)) => {
-            app.wake.jobs.notify_one();
-            Ok(message_id)
-        }
-        Err(error) => Err(error),
+    let committed = app.store.commit(work).await?;
+    app.wake.jobs.notify_one();
+    committed
+        .outgoing
+        .first()
+        .map(Stored::message_id)
+        .ok_or_else(|| StoreError::Corrupt("a committed message went missing".into()))
+}
+
+/// What a claimed batch of jobs needs from the store, read in bulk.
+#[derive(Default)]
+pub(super) struct Loaded {
+    messages: HashMap<MessageId, Message>,
+    conversations: HashMap<ConversationId, Conversation>,
+    integrations: HashMap<IntegrationId, Option<Integration>>,
+    /// Decrypted credentials, per integration, read when a send of the batch needs them.
+    contexts: HashMap<IntegrationId, Option<Arc<IntegrationContext>>>,
+}
+
+/// A send that passed every check and goes to the provider.
+pub(super) struct Call {
+    pub(super) payload: SendPayload,
+    adapter: Arc<dyn ChannelAdapter>,
+    context: Arc<IntegrationContext>,
+    conversation: Conversation,
+}
+
+impl Call {
+    pub(super) async fn send(&self) -> Result<SendReceipt, SendFailure> {
+        self.adapter
+            .send(&self.context, &self.payload.outbound)
+            .await
     }
 }
 
-fn uuid_like() -> String {
-    switchboard_core::MessageId::new().to_string()
+/// Where a send job stands before the provider call.
+pub(super) enum SendStep {
+    Finished(Outcome),
+    Call(Box<Call>),
 }
 
+/// A job's outcome and what it writes besides its end.
+pub(super) type Ran = (Outcome, Work);
+
 impl Pipeline {
+    /// Reads the messages, conversations and integrations a batch of jobs refers to.
+    pub(super) async fn load(&self, jobs: &[Job]) -> Result<Loaded, StoreError> {
+        let store = self.app.store.as_ref();
+        let mut message_ids = Vec::new();
+        let mut conversation_ids = Vec::new();
+        for job in jobs {
+            if let Some((message, conversation)) = job_refs(job) {
+                message_ids.push(message);
+                conversation_ids.push((job.business_id, conversation));
+            }
+        }
+        let mut loaded = Loaded::default();
+        if !message_ids.is_empty() {
+            for message in store.messages_by_ids(&message_ids).await? {
+                loaded.messages.insert(message.id, message);
+            }
+            for conversation in store.conversations_by_ids(&conversation_ids).await? {
+                loaded.conversations.insert(conversation.id, conversation);
+            }
+        }
+        let integrations: HashSet<IntegrationId> = loaded
+            .conversations
+            .values()
+            .map(|c| c.integration_id)
+            .chain(loaded.messages.values().map(|m| m.integration_id))
+            .collect();
+        for id in integrations {
+            loaded
+                .integrations
+                .insert(id, store.integration_by_id(id).await?);
+        }
+        Ok(loaded)
+    }
+
     /// Asks the responder about an inbound message and queues its replies (once: the reply
     /// keys are derived from the inbound message).
-    pub(super) async fn run_respond(&self, job: &Job) -> Result<Outcome, StoreError> {
+    pub(super) async fn run_respond(&self, job: &Job, loaded: &Loaded) -> Result<Ran, StoreError> {
         let payload: RespondPayload = match serde_json::from_value(job.payload.clone()) {
             Ok(payload) => payload,
-            Err(error) => return Ok(Outcome::Dead(format!("malformed respond job: {error}"))),
+            Err(error) => return Ok(dead(format!("malformed respond job: {error}"))),
         };
-        let store = self.app.store.as_ref();
-        let Some(conversation) = store
-            .conversation(job.business_id, payload.conversation_id)
-            .await?
-        else {
-            return Ok(Outcome::Dead("the conversation no longer exists".into()));
+        let Some(conversation) = loaded.conversations.get(&payload.conversation_id) else {
+            return Ok(dead("the conversation no longer exists"));
         };
-        let Some(message) = store.message(payload.message_id).await? else {
-            return Ok(Outcome::Dead("the message no longer exists".into()));
+        let Some(message) = loaded.messages.get(&payload.message_id) else {
+            return Ok(dead("the message no longer exists"));
         };
-        let context = self.context(&conversation, payload.message_id).await?;
-        let Some(integration) = store.integration_by_id(conversation.integration_id).await? else {
-            return Ok(Outcome::Dead("the integration no longer exists".into()));
+        let Some(Some(integration)) = loaded.integrations.get(&conversation.integration_id) else {
+            return Ok(dead("the integration no longer exists"));
+        };
+        let context = if self.responder.uses_context() {
+            self.context(conversation, payload.message_id).await?
+        } else {
+            Vec::new()
         };
         let input = super::responder::ResponderInput {
             business_id: job.business_id,
             integration_id: integration.id,
             channel: integration.channel.clone(),
             conversation: conversation.clone(),
-            message,
+            message: message.clone(),
             context,
         };
         let replies = match self.responder.respond(&input).await {
             Ok(replies) => replies,
             Err(error) if error.retryable => {
-                return Ok(Outcome::Retry {
+                let outcome = Outcome::Retry {
                     after: retry::backoff(job.attempts),
                     error: error.message,
-                });
+                };
+                return Ok((outcome, Work::default()));
             }
-            Err(error) => return Ok(Outcome::Dead(error.message)),
+            Err(error) => return Ok(dead(error.message)),
         };
         let reply_to = input
             .message
             .provider_message_id
             .clone()
             .filter(|id| !id.starts_with("sb:"));
+        let thread_id = input
+            .message
+            .payload
+            .get("thread_id")
+            .and_then(|t| t.as_str())
+            .map(str::to_owned);
+        let mut work = Work::default();
         for (n, content) in replies.into_iter().enumerate() {
             let outbound = OutboundMessage {
                 to: conversation.external_chat_id.clone(),
                 content,
                 reply_to: reply_to.clone(),
-                thread_id: input
-                    .message
-                    .payload
-                    .get("thread_id")
-                    .and_then(|t| t.as_str())
-                    .map(str::to_owned),
+                thread_id: thread_id.clone(),
                 reference: None,
             };
             let key = format!("sb:reply:{}:{n}", payload.message_id);
-            queue_message(
-                &self.app,
-                &conversation,
+            work.outgoing.push(outgoing(
+                conversation,
                 outbound,
                 Some(key),
                 self.settings.max_attempts,
-            )
-            .await?;
+            ));
         }
-        Ok(Outcome::Done)
+        Ok((Outcome::Done, work))
     }
 
     /// Recent messages of the conversation, oldest first, for the responder.
@@ -200,7 +302,7 @@ impl Pipeline {
         &self,
         conversation: &Conversation,
         upto: MessageId,
-    ) -> Result<Vec<switchboard_core::store::Message>, StoreError> {
+    ) -> Result<Vec<Message>, StoreError> {
         let page = switchboard_core::store::Page {
             before: None,
             limit: 20,
@@ -211,46 +313,58 @@ impl Pipeline {
         Ok(recent)
     }
 
-    /// Sends one queued message.
-    pub(super) async fn run_send(&self, job: &Job) -> Result<Outcome, StoreError> {
+    /// Checks a send job up to the provider call: whether it still needs sending, may be sent
+    /// now, and with which credentials. Checks that end the job write into `work`.
+    pub(super) async fn prepare_send(
+        &self,
+        job: &Job,
+        loaded: &mut Loaded,
+        work: &mut Work,
+    ) -> Result<SendStep, StoreError> {
         let payload: SendPayload = match serde_json::from_value(job.payload.clone()) {
             Ok(payload) => payload,
-            Err(error) => return Ok(Outcome::Dead(format!("malformed send job: {error}"))),
+            Err(error) => {
+                let why = format!("malformed send job: {error}");
+                return Ok(SendStep::Finished(Outcome::Dead(why)));
+            }
         };
-        let store = self.app.store.as_ref();
-        let Some(message) = store.message(payload.message_id).await? else {
-            return Ok(Outcome::Dead("the message no longer exists".into()));
+        let Some(message) = loaded.messages.get(&payload.message_id) else {
+            let why = "the message no longer exists".into();
+            return Ok(SendStep::Finished(Outcome::Dead(why)));
         };
         match message.status {
             DeliveryStatus::Queued => {}
             DeliveryStatus::Uncertain => {
-                if let Some(outcome) = self.reconcile(&message).await? {
-                    return Ok(outcome);
+                if let Some(outcome) = self.reconcile(message, loaded) {
+                    return Ok(SendStep::Finished(outcome));
                 }
+                tracing::warn!(message_id = %message.id, "no status report after an uncertain send; sending again");
             }
             // Sent before (a re-run after a crash), or final.
-            _ => return Ok(Outcome::Done),
+            _ => return Ok(SendStep::Finished(Outcome::Done)),
         }
-        let Some(conversation) = store
-            .conversation(job.business_id, payload.conversation_id)
-            .await?
-        else {
-            return Ok(Outcome::Dead("the conversation no longer exists".into()));
+        let id = message.id;
+        let Some(conversation) = loaded.conversations.get(&payload.conversation_id).cloned() else {
+            let why = "the conversation no longer exists".into();
+            return Ok(SendStep::Finished(Outcome::Dead(why)));
         };
-        let integration = store.integration_by_id(conversation.integration_id).await?;
+        let integration = loaded
+            .integrations
+            .get(&conversation.integration_id)
+            .cloned()
+            .flatten();
         let Some(integration) = integration.filter(|i| i.is_active) else {
-            return self
-                .fail(&message.id, "not_connected", "the channel is disconnected")
-                .await;
+            let why = "the channel is disconnected";
+            return Ok(SendStep::Finished(fail(work, id, "not_connected", why)));
         };
         if integration.state == IntegrationState::NeedsReauth {
-            return Ok(Outcome::Hold(
-                "waiting for the channel to be reconnected".into(),
-            ));
+            let why = "waiting for the channel to be reconnected".into();
+            return Ok(SendStep::Finished(Outcome::Hold(why)));
         }
         let Lookup::Enabled(adapter) = self.app.registry.lookup(integration.channel.as_str())
         else {
-            return Ok(Outcome::Postpone(std::time::Duration::from_secs(60)));
+            let wait = std::time::Duration::from_secs(60);
+            return Ok(SendStep::Finished(Outcome::Postpone(wait)));
         };
         let capabilities = &adapter.descriptor().capabilities;
         if capabilities.reply_window.is_some()
@@ -261,16 +375,11 @@ impl Pipeline {
         {
             let reason =
                 "the 24-hour customer service window is closed; only templates can be sent";
-            return self.fail(&message.id, "window_closed", reason).await;
+            return Ok(SendStep::Finished(fail(work, id, "window_closed", reason)));
         }
         if conversation.unreachable {
-            return self
-                .fail(
-                    &message.id,
-                    "unreachable",
-                    "the recipient blocked or left the chat",
-                )
-                .await;
+            let reason = "the recipient blocked or left the chat";
+            return Ok(SendStep::Finished(fail(work, id, "unreachable", reason)));
         }
         let group = conversation.external_chat_id.starts_with('-');
         if let Err(wait) = self.governor.reserve(
@@ -279,92 +388,66 @@ impl Pipeline {
             group,
             &adapter.rate_limits(),
         ) {
-            return Ok(Outcome::Postpone(wait));
+            return Ok(SendStep::Finished(Outcome::Postpone(wait)));
         }
-        let Some(ctx) = connections::context(store, &self.app.cipher, integration.clone()).await?
-        else {
-            return self
-                .fail(
-                    &message.id,
-                    "not_connected",
-                    "the channel has no credentials",
-                )
-                .await;
+        let context = match loaded.contexts.get(&integration.id) {
+            Some(context) => context.clone(),
+            None => {
+                let store = self.app.store.as_ref();
+                let context = connections::context(store, &self.app.cipher, integration.clone())
+                    .await?
+                    .map(Arc::new);
+                loaded.contexts.insert(integration.id, context.clone());
+                context
+            }
         };
-        store
-            .set_message_status(message.id, DeliveryStatus::Uncertain, None, None)
-            .await?;
-        let result = adapter.send(&ctx, &payload.outbound).await;
-        self.record_send(job, &integration, &conversation, &payload, result)
-            .await
+        let Some(context) = context else {
+            let reason = "the channel has no credentials";
+            return Ok(SendStep::Finished(fail(work, id, "not_connected", reason)));
+        };
+        Ok(SendStep::Call(Box::new(Call {
+            payload,
+            adapter,
+            context,
+            conversation,
+        })))
     }
 
-    async fn record_send(
+    /// Records the provider's answer to a send.
+    pub(super) async fn record_send(
         &self,
         job: &Job,
-        integration: &Integration,
-        conversation: &Conversation,
-        payload: &SendPayload,
-        result: Result<switchboard_core::domain::SendReceipt, SendFailure>,
-    ) -> Result<Outcome, StoreError> {
+        call: &Call,
+        result: Result<SendReceipt, SendFailure>,
+    ) -> Result<Ran, StoreError> {
         let store = self.app.store.as_ref();
-        let id = payload.message_id;
+        let id = call.payload.message_id;
+        let integration = &call.context.integration;
+        let mut work = Work::default();
         let failure = match result {
             Ok(receipt) => {
-                match receipt.provider_message_ids.first() {
-                    Some(provider_id) => {
-                        // The provider's status reports may have arrived first (and adopted the
-                        // id through the reference): `sent` must not overwrite `read`.
-                        match store.set_provider_message_id(id, provider_id).await {
-                            Ok(()) => {}
-                            // The provider reused an id the integration already has: the send
-                            // happened, so record it; only status matching is lost.
-                            Err(StoreError::Conflict(_)) => {
-                                tracing::warn!(message_id = %id, provider_id, "the provider's message id is already taken");
-                                store
-                                    .set_message_status(id, DeliveryStatus::Sent, None, None)
-                                    .await?;
-                                return Ok(Outcome::Done);
-                            }
-                            Err(error) => return Err(error),
-                        }
-                        store
-                            .apply_status(StatusChange {
-                                integration_id: integration.id,
-                                provider_message_id: provider_id,
-                                status: DeliveryStatus::Sent,
-                                at: Utc::now(),
-                                error_code: None,
-                                error_reason: None,
-                            })
-                            .await?;
-                    }
-                    None => {
-                        store
-                            .set_message_status(id, DeliveryStatus::Sent, None, None)
-                            .await?;
-                    }
-                }
+                // The provider's status reports may have arrived first (and adopted the id
+                // through the reference): `sent` does not overwrite `read`.
+                work.accepted.push(Accepted {
+                    message_id: id,
+                    provider_message_id: receipt.provider_message_ids.first().cloned(),
+                });
                 tracing::info!(message_id = %id, integration_id = %integration.id, "sent");
-                return Ok(Outcome::Done);
+                return Ok((Outcome::Done, work));
             }
             Err(failure) => failure,
         };
         tracing::warn!(message_id = %id, code = %failure.code, class = ?failure.class, "send failed");
-        match failure.class {
+        let outcome = match failure.class {
             FailureClass::Retry { after, .. } => {
-                store
-                    .set_message_status(id, DeliveryStatus::Queued, None, None)
-                    .await?;
-                Ok(Outcome::Retry {
+                work.status_sets.push(status(id, DeliveryStatus::Queued));
+                Outcome::Retry {
                     after: retry::delay(job.attempts, after),
                     error: format!("{}: {}", failure.code, failure.reason),
-                })
+                }
             }
             FailureClass::NeedsReauth => {
-                store
-                    .set_message_status(id, DeliveryStatus::Queued, None, None)
-                    .await?;
+                work.status_sets.push(status(id, DeliveryStatus::Queued));
                 store
                     .set_state(
                         integration.id,
@@ -372,48 +455,46 @@ impl Pipeline {
                         Some(&failure.reason),
                     )
                     .await?;
-                Ok(Outcome::Hold(format!(
+                Outcome::Hold(format!(
                     "the provider refused the token: {}",
                     failure.reason
-                )))
+                ))
             }
-            FailureClass::WindowClosed => self.fail(&id, "window_closed", &failure.reason).await,
+            FailureClass::WindowClosed => fail(&mut work, id, "window_closed", &failure.reason),
             FailureClass::Unreachable => {
-                store.set_unreachable(conversation.id, true).await?;
-                self.fail(&id, &failure.code, &failure.reason).await
+                store.set_unreachable(call.conversation.id, true).await?;
+                fail(&mut work, id, &failure.code, &failure.reason)
             }
             FailureClass::ChatMigrated { to } => {
-                store
-                    .set_message_status(id, DeliveryStatus::Queued, None, None)
-                    .await?;
-                self.requeue_migrated(job, conversation, payload, &to).await
+                self.requeue_migrated(job, &call.conversation, &call.payload, &to, &mut work)
+                    .await?
             }
             FailureClass::Uncertain => {
-                store
-                    .set_message_status(
-                        id,
-                        DeliveryStatus::Uncertain,
-                        Some(&failure.code),
-                        Some(&failure.reason),
-                    )
-                    .await?;
-                Ok(self.await_evidence(integration))
+                work.status_sets.push(StatusSet {
+                    error_code: Some(failure.code.clone()),
+                    error_reason: Some(failure.reason.clone()),
+                    ..status(id, DeliveryStatus::Uncertain)
+                });
+                self.await_evidence(integration)
             }
-            FailureClass::Permanent => self.fail(&id, &failure.code, &failure.reason).await,
-        }
+            FailureClass::Permanent => fail(&mut work, id, &failure.code, &failure.reason),
+        };
+        Ok((outcome, work))
     }
 
     /// The chat moved (a group became a supergroup): the conversation follows it and the
-    /// message is queued again to the new id.
+    /// message is queued again to the new id, in the same unit that fails the original.
     async fn requeue_migrated(
         &self,
         job: &Job,
         conversation: &Conversation,
         payload: &SendPayload,
         to: &str,
+        work: &mut Work,
     ) -> Result<Outcome, StoreError> {
-        let store = self.app.store.as_ref();
-        let moved = store
+        let moved = self
+            .app
+            .store
             .upsert_conversation(switchboard_core::store::ConversationUpsert {
                 business_id: conversation.business_id,
                 integration_id: conversation.integration_id,
@@ -426,18 +507,16 @@ impl Pipeline {
             .await?;
         let mut outbound = payload.outbound.clone();
         outbound.to = to.to_owned();
-        // Queue the copy first, under a key derived from the original: a crash in between
-        // re-runs this and finds the copy instead of losing or doubling it.
+        outbound.reference = None;
+        // A key derived from the original: a re-run finds the copy instead of doubling it.
         let key = format!("sb:migrated:{}", payload.message_id);
-        queue_message(&self.app, &moved, outbound, Some(key), job.max_attempts).await?;
-        store
-            .set_message_status(
-                payload.message_id,
-                DeliveryStatus::Failed,
-                Some("chat_migrated"),
-                Some(&format!("the chat moved to {to}; resent there")),
-            )
-            .await?;
+        work.outgoing
+            .push(outgoing(&moved, outbound, Some(key), job.max_attempts));
+        work.status_sets.push(StatusSet {
+            error_code: Some("chat_migrated".into()),
+            error_reason: Some(format!("the chat moved to {to}; resent there")),
+            ..status(payload.message_id, DeliveryStatus::Failed)
+        });
         Ok(Outcome::Done)
     }
 
@@ -460,43 +539,54 @@ impl Pipeline {
     /// worker died mid-send). A status report would have moved it on; while the window for
     /// one is open, wait; once it has passed with no report, the provider never got it: send
     /// again. `None` means "send now".
-    async fn reconcile(
-        &self,
-        message: &switchboard_core::store::Message,
-    ) -> Result<Option<Outcome>, StoreError> {
-        let Some(integration) = self
-            .app
-            .store
-            .integration_by_id(message.integration_id)
-            .await?
-        else {
-            return Ok(Some(Outcome::Done));
+    fn reconcile(&self, message: &Message, loaded: &Loaded) -> Option<Outcome> {
+        let Some(Some(integration)) = loaded.integrations.get(&message.integration_id) else {
+            return Some(Outcome::Done);
         };
-        if matches!(self.await_evidence(&integration), Outcome::Done) {
-            return Ok(Some(Outcome::Done));
+        if matches!(self.await_evidence(integration), Outcome::Done) {
+            return Some(Outcome::Done);
         }
         let since = message.status_at.unwrap_or(message.created_at);
         let window = chrono::Duration::from_std(self.settings.reconcile_after).unwrap_or_default();
         let waited = Utc::now() - since;
         if waited < window {
             let rest = (window - waited).to_std().unwrap_or_default();
-            return Ok(Some(Outcome::Postpone(rest)));
+            return Some(Outcome::Postpone(rest));
         }
-        tracing::warn!(message_id = %message.id, "no status report after an uncertain send; sending again");
-        self.app
-            .store
-            .set_message_status(message.id, DeliveryStatus::Queued, None, None)
-            .await?;
-        Ok(None)
+        None
     }
+}
 
-    async fn fail(&self, id: &MessageId, code: &str, reason: &str) -> Result<Outcome, StoreError> {
-        self.app
-            .store
-            .set_message_status(*id, DeliveryStatus::Failed, Some(code), Some(reason))
-            .await?;
-        Ok(Outcome::Dead(format!("{code}: {reason}")))
+/// The message and conversation a `respond` or `send` job is about.
+fn job_refs(job: &Job) -> Option<(MessageId, ConversationId)> {
+    let field = |name: &str| job.payload.get(name)?.as_str();
+    Some((
+        field("message_id")?.parse().ok()?,
+        field("conversation_id")?.parse().ok()?,
+    ))
+}
+
+fn dead(why: impl Into<String>) -> Ran {
+    (Outcome::Dead(why.into()), Work::default())
+}
+
+fn status(id: MessageId, status: DeliveryStatus) -> StatusSet {
+    StatusSet {
+        message_id: id,
+        status,
+        error_code: None,
+        error_reason: None,
     }
+}
+
+/// Fails the message with a code and reason; the job is dead.
+fn fail(work: &mut Work, id: MessageId, code: &str, reason: &str) -> Outcome {
+    work.status_sets.push(StatusSet {
+        error_code: Some(code.to_owned()),
+        error_reason: Some(reason.to_owned()),
+        ..status(id, DeliveryStatus::Failed)
+    });
+    Outcome::Dead(format!("{code}: {reason}"))
 }
 
 /// The conversation for sending to `to` on an integration, created if needed (API sends to a

@@ -203,6 +203,12 @@ pub trait Responder: Send + Sync + fmt::Debug {
     /// When no decision could be made; see [`ResponderError::retryable`].
     async fn respond(&self, input: &ResponderInput)
     -> Result<Vec<OutboundContent>, ResponderError>;
+
+    /// Whether [`ResponderInput::context`] is read; when not, it is left empty and the
+    /// conversation's history is not loaded for it.
+    fn uses_context(&self) -> bool {
+        true
+    }
 }
 
 /// The responder the settings ask for.
@@ -243,6 +249,10 @@ struct OffResponder;
 
 #[async_trait]
 impl Responder for OffResponder {
+    fn uses_context(&self) -> bool {
+        false
+    }
+
     async fn respond(&self, _: &ResponderInput) -> Result<Vec<OutboundContent>, ResponderError> {
         Ok(Vec::new())
     }
@@ -255,6 +265,10 @@ struct StaticResponder {
 
 #[async_trait]
 impl Responder for StaticResponder {
+    fn uses_context(&self) -> bool {
+        false
+    }
+
     async fn respond(&self, _: &ResponderInput) -> Result<Vec<OutboundContent>, ResponderError> {
         if self.text.trim().is_empty() {
             return Ok(Vec::new());
@@ -268,6 +282,10 @@ struct EchoResponder;
 
 #[async_trait]
 impl Responder for EchoResponder {
+    fn uses_context(&self) -> bool {
+        false
+    }
+
     async fn respond(
         &self,
         input: &ResponderInput,
@@ -288,6 +306,10 @@ struct MisconfiguredResponder {
 
 #[async_trait]
 impl Responder for MisconfiguredResponder {
+    fn uses_context(&self) -> bool {
+        false
+    }
+
     async fn respond(&self, _: &ResponderInput) -> Result<Vec<OutboundContent>, ResponderError> {
         Err(ResponderError::permanent(self.reason.clone()))
     }

@@ -288,8 +288,7 @@ async fn insert_messages(
     let created: HashSet<Uuid> = created.into_iter().collect();
 
     // Messages already stored before this unit: their first ids.
-    let mut earlier: HashMap<(IntegrationId, String), (MessageId, ConversationId)> =
-        HashMap::new();
+    let mut earlier: HashMap<(IntegrationId, String), (MessageId, ConversationId)> = HashMap::new();
     let repeats: Vec<usize> = insert
         .iter()
         .copied()
@@ -362,7 +361,11 @@ async fn insert_messages(
 }
 
 /// Inserts jobs whose dedupe key is not taken; returns how many were created.
-async fn insert_jobs(tx: &mut PgConnection, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<u64> {
+async fn insert_jobs(
+    tx: &mut PgConnection,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
     if jobs.is_empty() {
         return Ok(0);
     }
@@ -673,7 +676,10 @@ async fn finish_inbox(tx: &mut PgConnection, work: &Work, now: DateTime<Utc>) ->
     for (id, state, note) in &work.inbox {
         last.insert(*id, (state.as_str(), note.as_deref()));
     }
-    let ids: Vec<Uuid> = last.keys().map(|id| id.as_uuid()).collect();
+    let ids: Vec<Uuid> = last
+        .keys()
+        .map(switchboard_core::EventId::as_uuid)
+        .collect();
     let states: Vec<&str> = last.values().map(|(state, _)| *state).collect();
     let notes: Vec<Option<&str>> = last.values().map(|(_, note)| *note).collect();
     sqlx::query(
@@ -729,6 +735,8 @@ impl PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        rows.iter().map(super::conversations::conversation).collect()
+        rows.iter()
+            .map(super::conversations::conversation)
+            .collect()
     }
 }

@@ -25,16 +25,18 @@ conformance!(Migrated:
 fn follow_up(integration: &Integration) -> FollowUp {
     let business = integration.business_id;
     let integration = integration.id;
-    FollowUp::new(move |message: MessageId, conversation: ConversationId| NewJob {
-        kind: "respond".into(),
-        business_id: business,
-        integration_id: Some(integration),
-        payload: serde_json::json!({ "message_id": message, "conversation_id": conversation }),
-        run_at: at(0),
-        dedupe_key: Some(format!("respond:{message}")),
-        queue_key: Some(format!("conversation:{conversation}")),
-        max_attempts: 5,
-    })
+    FollowUp::new(
+        move |message: MessageId, conversation: ConversationId| NewJob {
+            kind: "respond".into(),
+            business_id: business,
+            integration_id: Some(integration),
+            payload: serde_json::json!({ "message_id": message, "conversation_id": conversation }),
+            run_at: at(0),
+            dedupe_key: Some(format!("respond:{message}")),
+            queue_key: Some(format!("conversation:{conversation}")),
+            max_attempts: 5,
+        },
+    )
 }
 
 fn arrival(i: &Integration, chat: &str, name: Option<&str>, pid: &str, secs: i64) -> Arrival {
@@ -84,8 +86,14 @@ async fn arrivals_are_stored_once_each_with_one_follow_up_even_when_repeated(
     assert_eq!(first.arrivals[1].message, Inserted::Duplicate(a_id));
     let b_id = new_id(first.arrivals[2].message);
     let c_id = new_id(first.arrivals[3].message);
-    assert_eq!(first.arrivals[0].conversation_id, first.arrivals[3].conversation_id);
-    assert_ne!(first.arrivals[0].conversation_id, first.arrivals[2].conversation_id);
+    assert_eq!(
+        first.arrivals[0].conversation_id,
+        first.arrivals[3].conversation_id
+    );
+    assert_ne!(
+        first.arrivals[0].conversation_id,
+        first.arrivals[2].conversation_id
+    );
     // One follow-up per distinct message, the repeat's included in its first's.
     assert_eq!(first.jobs_created, 3);
 
@@ -103,13 +111,23 @@ async fn arrivals_are_stored_once_each_with_one_follow_up_even_when_repeated(
     );
     assert_eq!(again.jobs_created, 0);
 
-    let chat = store.conversation_by_chat(i.id, "1555").await.unwrap().unwrap();
+    let chat = store
+        .conversation_by_chat(i.id, "1555")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(chat.id, first.arrivals[0].conversation_id);
     assert_eq!(chat.contact_name.as_deref(), Some("Ann B."));
     assert_eq!(chat.last_message_at, Some(micros(at(3))));
     assert_eq!(chat.window_expires_at, Some(micros(at(3 + 86_400))));
     let listed = store
-        .list_messages(chat.id, Page { before: None, limit: 10 })
+        .list_messages(
+            chat.id,
+            Page {
+                before: None,
+                limit: 10,
+            },
+        )
         .await
         .unwrap();
     let listed: Vec<MessageId> = listed.iter().map(|m| m.id).collect();
@@ -137,7 +155,10 @@ async fn arrivals_are_stored_once_each_with_one_follow_up_even_when_repeated(
     // Chat 1555's second job waits behind its first: one job per queue per claim.
     let mut expected = vec![
         (a_id.to_string(), chat.id.to_string()),
-        (b_id.to_string(), first.arrivals[2].conversation_id.to_string()),
+        (
+            b_id.to_string(),
+            first.arrivals[2].conversation_id.to_string(),
+        ),
     ];
     expected.sort();
     assert_eq!(payloads, expected);
@@ -206,7 +227,10 @@ async fn status_reports_end_at_the_most_advanced_and_adopt_free_references_only(
     let failed = store.message(failing).await.unwrap().unwrap();
     assert_eq!(failed.status, DeliveryStatus::Failed);
     assert_eq!(failed.error_code.as_deref(), Some("131047"));
-    assert_eq!(failed.error_reason.as_deref(), Some("Re-engagement message"));
+    assert_eq!(
+        failed.error_reason.as_deref(),
+        Some("Re-engagement message")
+    );
 
     // A late `delivered` in a later unit does not overwrite `read`.
     let late = Work {
@@ -321,9 +345,7 @@ async fn outgoing_messages_under_one_key_are_stored_once_with_one_job(store: Arc
     assert_eq!(m.error_code.as_deref(), Some("window_closed"));
 }
 
-async fn job_ends_inbox_rows_account_events_and_webhook_times_are_applied(
-    store: Arc<dyn Store>,
-) {
+async fn job_ends_inbox_rows_account_events_and_webhook_times_are_applied(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -442,14 +464,21 @@ async fn job_ends_inbox_rows_account_events_and_webhook_times_are_applied(
     assert_eq!(processed.state, InboxState::Processed);
     let quarantined = store.webhook_event(rows[1].id).await.unwrap().unwrap();
     assert_eq!(quarantined.state, InboxState::Quarantined);
-    assert_eq!(quarantined.error.as_deref(), Some("not the provider's format"));
+    assert_eq!(
+        quarantined.error.as_deref(),
+        Some("not the provider's format")
+    );
     let pending = store
         .claim_webhook_events(10, Duration::from_secs(60), at(500))
         .await
         .unwrap();
     assert!(pending.is_empty(), "finished rows are not claimed again");
 
-    let conversation = store.conversation(i.business_id, c.id).await.unwrap().unwrap();
+    let conversation = store
+        .conversation(i.business_id, c.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(conversation.unreachable);
     let recorded = store.integration_events(i.id, 10).await.unwrap();
     assert_eq!(recorded.len(), 1);
@@ -471,13 +500,15 @@ async fn job_ends_inbox_rows_account_events_and_webhook_times_are_applied(
         ..Work::default()
     };
     store.commit(work).await.unwrap();
-    let conversation = store.conversation(i.business_id, c.id).await.unwrap().unwrap();
+    let conversation = store
+        .conversation(i.business_id, c.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!conversation.unreachable);
 }
 
-async fn messages_and_conversations_are_read_in_bulk_within_their_business(
-    store: Arc<dyn Store>,
-) {
+async fn messages_and_conversations_are_read_in_bulk_within_their_business(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
     let other = business(&store, "B").await;
     let one = new_id(
