@@ -18,8 +18,8 @@ use crate::ids::{
 mod work;
 
 pub use work::{
-    Accepted, AccountRecord, Arrival, Committed, FollowUp, JobEnd, Outgoing, StatusReport,
-    StatusSet, Stored, Work, commit_part_by_part, is_placeholder,
+    Accepted, AccountRecord, Arrival, Committed, FollowUp, JobEnd, Outgoing, ReplyDraft,
+    StatusReport, StatusSet, Stored, Work, commit_part_by_part, is_placeholder,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -572,6 +572,11 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Readiness: the database answers and every migration is applied.
     async fn ready(&self) -> StoreResult<()>;
+
+    /// Whether [`Store::commit`] applies a unit in one transaction (all of it or nothing).
+    fn atomic_units(&self) -> bool {
+        false
+    }
 
     /// Applies a unit of work (see [`Work`]). The default goes part by part through the other
     /// methods; a backend may apply the whole unit in one transaction.

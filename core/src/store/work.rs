@@ -53,6 +53,41 @@ pub struct Arrival {
     pub payload: serde_json::Value,
     pub provider_timestamp: DateTime<Utc>,
     pub follow_up: Option<FollowUp>,
+    /// Replies decided already (a local responder), queued into the arrival's conversation
+    /// when the arrival is new, and only then: a repeat of a stored message has its replies
+    /// already. That is exact only where the arrival and its replies commit together (see
+    /// [`Store::atomic_units`](super::Store::atomic_units)); the part-by-part default loses
+    /// them if it is cut off between the two.
+    pub replies: Vec<ReplyDraft>,
+}
+
+/// An outbound message into the conversation of the arrival it answers, queued with status
+/// `queued` under a local id (`sb:…`) that makes it exist once.
+#[derive(Debug, Clone)]
+pub struct ReplyDraft {
+    pub local_id: String,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub payload: serde_json::Value,
+    pub follow_up: Option<FollowUp>,
+}
+
+impl ReplyDraft {
+    /// The message to store, once the conversation is known.
+    #[must_use]
+    pub fn message(&self, conversation: ConversationId, integration: IntegrationId) -> NewMessage {
+        NewMessage {
+            conversation_id: conversation,
+            integration_id: integration,
+            direction: super::Direction::Outbound,
+            provider_message_id: Some(self.local_id.clone()),
+            kind: self.kind.clone(),
+            text: self.text.clone(),
+            payload: self.payload.clone(),
+            status: DeliveryStatus::Queued,
+            provider_timestamp: None,
+        }
+    }
 }
 
 /// A message into a known conversation (an outbound message under a local key), stored once
@@ -195,6 +230,8 @@ impl Stored {
 pub struct Committed {
     /// One per [`Work::arrivals`], in order.
     pub arrivals: Vec<Stored>,
+    /// One per [`Arrival::replies`] of each new arrival, arrival by arrival, in order.
+    pub replies: Vec<Stored>,
     /// One per [`Work::outgoing`], in order.
     pub outgoing: Vec<Stored>,
     /// Follow-up jobs created (not found already queued).
@@ -235,6 +272,20 @@ pub async fn commit_part_by_part<S: super::Store + ?Sized>(
         };
         committed.jobs_created += ensure_follow_up(store, arrival.follow_up, stored).await?;
         committed.arrivals.push(stored);
+        if matches!(message, Inserted::Duplicate(_)) {
+            continue;
+        }
+        for reply in arrival.replies {
+            let message = store
+                .insert_message(reply.message(conversation.id, conversation.integration_id))
+                .await?;
+            let stored = Stored {
+                message,
+                conversation_id: conversation.id,
+            };
+            committed.jobs_created += ensure_follow_up(store, reply.follow_up, stored).await?;
+            committed.replies.push(stored);
+        }
     }
     for outgoing in work.outgoing {
         let conversation_id = outgoing.message.conversation_id;

@@ -13,17 +13,19 @@ use std::collections::HashMap;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::json;
-use switchboard_core::domain::{AccountEvent, InboundEvent, InboundMessage, StatusUpdate};
+use switchboard_core::domain::{
+    AccountEvent, InboundEvent, InboundMessage, OutboundContent, OutboundMessage, StatusUpdate,
+};
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
-    AccountRecord, Arrival, ConversationUpsert, FollowUp, InboxState, NewJob, StatusReport,
-    WebhookEvent, Work,
+    AccountRecord, Arrival, ConversationUpsert, FollowUp, InboxState, NewJob, ReplyDraft,
+    StatusReport, WebhookEvent, Work,
 };
 use switchboard_core::{ChannelAdapter, ChannelName, Integration, IntegrationId};
 
 use super::Pipeline;
-use super::outbox::{RESPOND_JOB, conversation_queue};
+use super::outbox::{RESPOND_JOB, conversation_queue, reply_key, send_follow_up};
 
 /// After this many failed processing attempts a row is quarantined instead of retried.
 pub const MAX_INBOX_ATTEMPTS: i32 = 5;
@@ -253,7 +255,21 @@ impl Pipeline {
             .filter(|_| message.kind.is_answerable())
             .and_then(|w| ChronoDuration::from_std(w).ok())
             .map(|w| message.timestamp + w);
-        let follow_up = (message.wants_reply() && self.responder_enabled).then(|| {
+        let wants_reply = message.wants_reply() && self.responder_enabled;
+        // A local responder answers at once, where the store commits the message and its
+        // replies together; otherwise the responder is asked through a respond job, whose
+        // dedupe key keeps a message to one answer across crashes and redeliveries.
+        let immediate = if wants_reply && self.app.store.atomic_units() {
+            self.responder
+                .immediate(&message.kind, message.text.as_deref())
+        } else {
+            None
+        };
+        let replies = immediate
+            .as_ref()
+            .map(|replies| self.reply_drafts(integration, message, replies))
+            .unwrap_or_default();
+        let follow_up = (wants_reply && immediate.is_none()).then(|| {
             let business = integration.business_id;
             let integration = integration.id;
             let max_attempts = self.settings.max_attempts;
@@ -295,7 +311,42 @@ impl Pipeline {
             }),
             provider_timestamp: message.timestamp,
             follow_up,
+            replies,
         }
+    }
+
+    /// A local responder's replies to an inbound message, as drafts queued with it.
+    fn reply_drafts(
+        &self,
+        integration: &Integration,
+        message: &InboundMessage,
+        replies: &[OutboundContent],
+    ) -> Vec<ReplyDraft> {
+        replies
+            .iter()
+            .enumerate()
+            .map(|(n, content)| {
+                let outbound = OutboundMessage {
+                    to: message.chat.external_id.clone(),
+                    content: content.clone(),
+                    reply_to: Some(message.provider_message_id.clone()),
+                    thread_id: message.thread_id.clone(),
+                    reference: None,
+                };
+                ReplyDraft {
+                    local_id: reply_key(&message.provider_message_id, n),
+                    kind: content.kind(),
+                    text: content.display_text(),
+                    payload: json!({ "outbound": outbound }),
+                    follow_up: Some(send_follow_up(
+                        integration.business_id,
+                        integration.id,
+                        outbound,
+                        self.settings.max_attempts,
+                    )),
+                }
+            })
+            .collect()
     }
 }
 

@@ -40,6 +40,13 @@ pub fn conversation_queue(id: ConversationId) -> String {
     format!("conversation:{id}")
 }
 
+/// The local id of the `n`th automated reply to an inbound message: the same whether a local
+/// responder answered in the inbox or a respond job did, so a message is answered once.
+#[must_use]
+pub fn reply_key(inbound_provider_id: &str, n: usize) -> String {
+    format!("sb:reply:{inbound_provider_id}:{n}")
+}
+
 /// The payload of a `send` job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendPayload {
@@ -286,7 +293,10 @@ impl Pipeline {
                 thread_id: thread_id.clone(),
                 reference: None,
             };
-            let key = format!("sb:reply:{}:{n}", payload.message_id);
+            let key = match input.message.provider_message_id.as_deref() {
+                Some(provider_id) if !provider_id.starts_with("sb:") => reply_key(provider_id, n),
+                _ => format!("sb:reply:{}:{n}", payload.message_id),
+            };
             work.outgoing.push(outgoing(
                 conversation,
                 outbound,

@@ -118,7 +118,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_core::crypto::hmac_sha256;
-use switchboard_core::domain::OutboundContent;
+use switchboard_core::domain::{MessageKind, OutboundContent};
 use switchboard_core::ids::{BusinessId, ChannelName, ConversationId, IntegrationId, MessageId};
 use switchboard_core::store::{Conversation, Message};
 use url::Url;
@@ -209,6 +209,13 @@ pub trait Responder: Send + Sync + fmt::Debug {
     fn uses_context(&self) -> bool {
         true
     }
+
+    /// A responder that decides from the message alone, at once and without failing (a fixed
+    /// text, an echo), answers here: the inbox then queues the replies in the same commit as
+    /// the message, without a `respond` job. `None` asks through a `respond` job.
+    fn immediate(&self, _kind: &MessageKind, _text: Option<&str>) -> Option<Vec<OutboundContent>> {
+        None
+    }
 }
 
 /// The responder the settings ask for.
@@ -269,11 +276,15 @@ impl Responder for StaticResponder {
         false
     }
 
-    async fn respond(&self, _: &ResponderInput) -> Result<Vec<OutboundContent>, ResponderError> {
+    fn immediate(&self, _: &MessageKind, _: Option<&str>) -> Option<Vec<OutboundContent>> {
         if self.text.trim().is_empty() {
-            return Ok(Vec::new());
+            return Some(Vec::new());
         }
-        Ok(vec![text(self.text.clone())])
+        Some(vec![text(self.text.clone())])
+    }
+
+    async fn respond(&self, _: &ResponderInput) -> Result<Vec<OutboundContent>, ResponderError> {
+        Ok(self.immediate(&MessageKind::Text, None).unwrap_or_default())
     }
 }
 
@@ -286,16 +297,22 @@ impl Responder for EchoResponder {
         false
     }
 
+    fn immediate(&self, kind: &MessageKind, said: Option<&str>) -> Option<Vec<OutboundContent>> {
+        let body = match said {
+            Some(said) if !said.trim().is_empty() => said.to_owned(),
+            _ => format!("[{}]", kind.as_str()),
+        };
+        Some(vec![text(body)])
+    }
+
     async fn respond(
         &self,
         input: &ResponderInput,
     ) -> Result<Vec<OutboundContent>, ResponderError> {
         let message = &input.message;
-        let body = match message.text.as_deref() {
-            Some(said) if !said.trim().is_empty() => said.to_owned(),
-            _ => format!("[{}]", message.kind.as_str()),
-        };
-        Ok(vec![text(body)])
+        Ok(self
+            .immediate(&message.kind, message.text.as_deref())
+            .unwrap_or_default())
     }
 }
 

@@ -42,6 +42,21 @@ fn job(row: &PgRow) -> StoreResult<Job> {
 }
 
 impl PgStore {
+    /// Whether this claim should bury abandoned jobs first: at most once a second of claim
+    /// time per process. The claim itself never takes a job whose last attempt was abandoned;
+    /// burying only makes such jobs `dead` for people to see, and a second's delay is fine.
+    fn bury_due(&self, now: DateTime<Utc>) -> bool {
+        let mut last = self
+            .buried_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| now < at || now - at >= chrono::Duration::seconds(1));
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+
     /// Sets `set` (which may use the error as `$2`) on one job; `NotFound` when there is none.
     async fn update_job(&self, id: JobId, set: &str, error: &str) -> StoreResult<()> {
         let sql = format!("UPDATE jobs SET {set}, updated_at = $3 WHERE id = $1");
@@ -110,11 +125,13 @@ impl JobStore for PgStore {
              RETURNING {RETURNING}",
             queue_is_free = common::QUEUE_IS_FREE,
         );
-        sqlx::query(common::BURY_ABANDONED_JOBS)
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        if self.bury_due(now) {
+            sqlx::query(common::BURY_ABANDONED_JOBS)
+                .bind(ts(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
         let rows = sqlx::query(&sql)
             .bind(worker)
             .bind(ts(common::lease_end(now, lease)))

@@ -38,6 +38,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The group-commit writers of `insert_webhook_event`, shared by every clone.
     inbox: inbox::InboxWriter,
+    /// When abandoned jobs were last buried (the `now` of that claim), shared by every clone.
+    buried_at: std::sync::Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
 }
 
 impl PgStore {
@@ -75,6 +77,7 @@ impl PgStore {
         Self {
             pool,
             inbox: inbox::InboxWriter::default(),
+            buried_at: std::sync::Arc::default(),
         }
     }
 
@@ -106,6 +109,10 @@ impl Store for PgStore {
                 .await
                 .map_err(|_| StoreError::Unavailable("migrations have not been applied".into()))?;
         common::check_applied(&MIGRATOR, &applied)
+    }
+
+    fn atomic_units(&self) -> bool {
+        true
     }
 
     async fn commit(&self, work: Work) -> StoreResult<Committed> {

@@ -61,12 +61,34 @@ impl PgStore {
                 });
             }
             let stored = insert_messages(&mut tx, &messages, now).await?;
+            let mut replies = Vec::new();
+            let mut reply_follow_ups = Vec::new();
             for (arrival, stored) in work.arrivals.iter().zip(&stored) {
                 if let Some(follow_up) = &arrival.follow_up {
                     pending_jobs.push(follow_up.job(stored.message_id(), stored.conversation_id));
                 }
+                // A repeat's replies were committed with its first arrival.
+                if matches!(stored.message, Inserted::Duplicate(_)) {
+                    continue;
+                }
+                for reply in &arrival.replies {
+                    replies.push(
+                        reply.message(stored.conversation_id, arrival.conversation.integration_id),
+                    );
+                    reply_follow_ups.push(reply.follow_up.as_ref());
+                }
             }
             committed.arrivals = stored;
+            if !replies.is_empty() {
+                let stored = insert_messages(&mut tx, &replies, now).await?;
+                for (follow_up, stored) in reply_follow_ups.into_iter().zip(&stored) {
+                    if let Some(follow_up) = follow_up {
+                        pending_jobs
+                            .push(follow_up.job(stored.message_id(), stored.conversation_id));
+                    }
+                }
+                committed.replies = stored;
+            }
         }
         if !work.outgoing.is_empty() {
             let messages: Vec<NewMessage> =

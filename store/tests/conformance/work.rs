@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use switchboard_core::domain::{DeliveryStatus, MessageKind};
 use switchboard_core::store::{
-    Accepted, AccountRecord, Arrival, FollowUp, InboxState, Inserted, JobEnd, JobState, NewJob,
-    NewWebhookEvent, Outgoing, Page, StatusReport, StatusSet, Store, Work,
+    Accepted, AccountRecord, Arrival, Direction, FollowUp, InboxState, Inserted, JobEnd, JobState,
+    NewJob, NewWebhookEvent, Outgoing, Page, ReplyDraft, StatusReport, StatusSet, Store, Work,
 };
 use switchboard_core::{ConversationId, Integration, MessageId};
 
@@ -19,6 +19,7 @@ conformance!(Migrated:
     accepted_sends_take_a_free_provider_id_and_never_step_back,
     outgoing_messages_under_one_key_are_stored_once_with_one_job,
     job_ends_inbox_rows_account_events_and_webhook_times_are_applied,
+    an_arrival_queues_its_replies_once_into_its_conversation,
     messages_and_conversations_are_read_in_bulk_within_their_business,
 );
 
@@ -51,6 +52,7 @@ fn arrival(i: &Integration, chat: &str, name: Option<&str>, pid: &str, secs: i64
         payload: serde_json::json!({ "pid": pid }),
         provider_timestamp: at(secs),
         follow_up: Some(follow_up(i)),
+        replies: Vec::new(),
     }
 }
 
@@ -540,4 +542,110 @@ async fn messages_and_conversations_are_read_in_bulk_within_their_business(store
         .unwrap();
     assert_eq!(conversations.len(), 1, "another business does not see it");
     assert_eq!(conversations[0], c);
+}
+
+async fn an_arrival_queues_its_replies_once_into_its_conversation(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let i = connected(&store, a.id, "whatsapp", "pn-1").await;
+    let answered = |pid: &str, chat: &str, secs| {
+        let mut arrival = arrival(&i, chat, None, pid, secs);
+        arrival.follow_up = None;
+        arrival.replies = (0..2)
+            .map(|n| ReplyDraft {
+                local_id: format!("sb:reply:{pid}:{n}"),
+                kind: MessageKind::Text,
+                text: Some(format!("answer {n} to {pid}")),
+                payload: serde_json::json!({ "n": n }),
+                follow_up: Some(follow_up(&i)),
+            })
+            .collect();
+        arrival
+    };
+    let unit = || Work {
+        arrivals: vec![
+            answered("wamid.A", "1555", 1),
+            answered("wamid.B", "1666", 2),
+        ],
+        ..Work::default()
+    };
+    let first = store.commit(unit()).await.unwrap();
+    assert_eq!(first.replies.len(), 4);
+    for (n, stored) in first.replies.iter().enumerate() {
+        let id = new_id(stored.message);
+        let expected = first.arrivals[n / 2].conversation_id;
+        assert_eq!(
+            stored.conversation_id, expected,
+            "reply {n} in its arrival's chat"
+        );
+        let message = store.message(id).await.unwrap().unwrap();
+        assert_eq!(message.direction, Direction::Outbound);
+        assert_eq!(message.status, DeliveryStatus::Queued);
+        assert_eq!(message.conversation_id, expected);
+        assert_eq!(message.integration_id, i.id);
+        assert_eq!(
+            message.text,
+            Some(format!("answer {} to wamid.{}", n % 2, ["A", "B"][n / 2]))
+        );
+    }
+    assert_eq!(first.jobs_created, 4, "one follow-up per reply");
+    // The replies are sent: their local ids give way to the provider's.
+    let accepted = first
+        .replies
+        .iter()
+        .enumerate()
+        .map(|(n, stored)| Accepted {
+            message_id: stored.message_id(),
+            provider_message_id: Some(format!("wamid.reply.{n}")),
+        })
+        .collect();
+    store
+        .commit(Work {
+            accepted,
+            ..Work::default()
+        })
+        .await
+        .unwrap();
+    // Redelivered (in the same unit twice, too): a repeat queues no reply.
+    let mut redelivered = unit();
+    redelivered.arrivals.push(answered("wamid.A", "1555", 1));
+    let again = store.commit(redelivered).await.unwrap();
+    assert!(again.replies.is_empty(), "{again:?}");
+    assert_eq!(again.jobs_created, 0);
+    assert!(
+        again
+            .arrivals
+            .iter()
+            .all(|s| matches!(s.message, Inserted::Duplicate(_)))
+    );
+    let chat = store
+        .conversation_by_chat(i.id, "1555")
+        .await
+        .unwrap()
+        .unwrap();
+    let thread = store
+        .list_messages(
+            chat.id,
+            Page {
+                before: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        thread.len(),
+        3,
+        "one message and its two replies: {thread:?}"
+    );
+    // A repeat within one unit is a repeat too.
+    let twice = Work {
+        arrivals: vec![
+            answered("wamid.C", "1555", 5),
+            answered("wamid.C", "1555", 5),
+        ],
+        ..Work::default()
+    };
+    let committed = store.commit(twice).await.unwrap();
+    assert_eq!(committed.replies.len(), 2);
+    assert_eq!(committed.jobs_created, 2);
 }
