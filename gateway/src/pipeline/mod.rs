@@ -28,6 +28,35 @@ use governor::Governor;
 use outbox::{Outcome, Ran, SendStep};
 use responder::Responder;
 
+/// Provider calls and responder calls in flight at once in one process, across all job
+/// workers. Each is an HTTP request on a connection of its own while it lasts; unbounded, a
+/// large backlog opened a thousand connections and doubled the process's memory (BENCHMARKS.md).
+const MAX_CONCURRENT_CALLS: usize = 64;
+
+/// Jobs claimed at once by one job worker. A batch runs side by side, so this also bounds how
+/// much one worker holds in memory; the inbox takes `workers.batch` rows at once.
+const MAX_JOB_BATCH: u32 = 64;
+
+/// A webhook rate (requests per second, measured by this process) from which the inbox worker
+/// defers its next batch (see [`Pipeline::yield_to_ingest`]). Well above the rate of a busy
+/// normal day (500 answered messages a second bring about 2,000 webhooks a second, with the
+/// status reports); reached in floods and bursts.
+const INGEST_FLOOD_RATE: f64 = 4_000.0;
+
+/// The longest the inbox worker defers to the webhook path before it takes a batch anyway, so
+/// replies keep flowing during a flood.
+const MAX_INGEST_DEFERRAL: Duration = Duration::from_secs(1);
+
+/// How often a deferring inbox worker looks at the webhook rate again.
+const INGEST_SAMPLE: Duration = Duration::from_millis(10);
+
+/// Whether `received` webhooks within `elapsed` is a flood (see [`INGEST_FLOOD_RATE`]).
+fn is_flood(received: u64, elapsed: Duration) -> bool {
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let rate = received as f64 / elapsed.as_secs_f64().max(1e-3);
+    rate >= INGEST_FLOOD_RATE
+}
+
 /// Wake-ups shared by the HTTP layer and the workers.
 #[derive(Debug, Default)]
 pub struct Wakeups {
@@ -35,6 +64,21 @@ pub struct Wakeups {
     pub inbox: Notify,
     /// A job was queued or released.
     pub jobs: Notify,
+    /// Webhook requests received since start.
+    webhooks_received: std::sync::atomic::AtomicU64,
+}
+
+impl Wakeups {
+    /// Counts a webhook request, for the inbox worker's view of the webhook rate.
+    pub fn webhook_received(&self) {
+        self.webhooks_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn webhooks_received(&self) -> u64 {
+        self.webhooks_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Worker settings (`[workers]`).
@@ -65,6 +109,8 @@ pub struct Pipeline {
     responder: Arc<dyn Responder>,
     responder_enabled: bool,
     governor: Governor,
+    /// Bounds the provider and responder calls in flight (see [`MAX_CONCURRENT_CALLS`]).
+    calls: tokio::sync::Semaphore,
     /// The database to `LISTEN` on for other instances' wake-ups (PostgreSQL only).
     listen_url: Option<secrecy::SecretString>,
 }
@@ -92,6 +138,7 @@ impl Pipeline {
             responder,
             responder_enabled,
             governor: Governor::default(),
+            calls: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
             listen_url,
         })
     }
@@ -166,7 +213,16 @@ impl Pipeline {
     }
 
     async fn inbox_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut last_batch = (
+            tokio::time::Instant::now(),
+            self.app.wake.webhooks_received(),
+        );
         while !*shutdown.borrow() {
+            self.yield_to_ingest(last_batch).await;
+            last_batch = (
+                tokio::time::Instant::now(),
+                self.app.wake.webhooks_received(),
+            );
             match self.drain_inbox_once().await.map(|drained| drained.claimed) {
                 Ok(0) => {
                     if !self.idle(&self.app.wake.inbox, &mut shutdown).await {
@@ -181,6 +237,26 @@ impl Pipeline {
             }
         }
         tracing::debug!("inbox worker stopped");
+    }
+
+    /// While webhooks arrive faster than [`INGEST_FLOOD_RATE`], waits — at most
+    /// [`MAX_INGEST_DEFERRAL`] after the previous batch began — before the next batch.
+    /// Acknowledging the provider quickly comes first: it retries, and in the end disables, a
+    /// slow webhook, and what it sends is durable once acknowledged. The batches taken after a
+    /// flood are fuller, so cheaper per row. On several instances each one defers to its own
+    /// webhook traffic only.
+    async fn yield_to_ingest(&self, (since, received_then): (tokio::time::Instant, u64)) {
+        let until = since + MAX_INGEST_DEFERRAL;
+        let (mut at, mut received) = (since, received_then);
+        loop {
+            let now = tokio::time::Instant::now();
+            let count = self.app.wake.webhooks_received();
+            if !is_flood(count.saturating_sub(received), now.duration_since(at)) || now >= until {
+                return;
+            }
+            (at, received) = (now, count);
+            tokio::time::sleep(INGEST_SAMPLE).await;
+        }
     }
 
     async fn job_loop(self: Arc<Self>, n: usize, mut shutdown: watch::Receiver<bool>) {
@@ -215,7 +291,12 @@ impl Pipeline {
     pub async fn run_jobs_once(&self, worker: &str) -> Result<usize, StoreError> {
         let store = self.app.store.as_ref();
         let jobs = store
-            .claim_jobs(worker, self.settings.batch, self.settings.lease, Utc::now())
+            .claim_jobs(
+                worker,
+                self.settings.batch.min(MAX_JOB_BATCH),
+                self.settings.lease,
+                Utc::now(),
+            )
             .await?;
         if jobs.is_empty() {
             return Ok(0);
@@ -264,11 +345,10 @@ impl Pipeline {
                     .iter()
                     .map(|job| async move { (*job, self.run_respond(job, loaded).await) })
             ),
-            futures::future::join_all(
-                calls
-                    .iter()
-                    .map(|(job, call)| async move { (*job, call, call.send().await) })
-            ),
+            futures::future::join_all(calls.iter().map(|(job, call)| async move {
+                let _permit = self.calls.acquire().await;
+                (*job, call, call.send().await)
+            })),
         );
         let mut ended = Vec::with_capacity(jobs.len());
         for (job, result) in responded {
@@ -369,5 +449,25 @@ impl Pipeline {
             unit.job_ends.push((job.id, end));
         }
         unit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::is_flood;
+
+    #[test]
+    fn a_flood_is_four_thousand_webhooks_a_second_or_more() {
+        assert!(!is_flood(0, Duration::from_millis(10)));
+        // 500 answered messages a second: about 2,000 webhooks a second with status reports.
+        assert!(!is_flood(20, Duration::from_millis(10)));
+        assert!(!is_flood(2_000, Duration::from_secs(1)));
+        assert!(is_flood(40, Duration::from_millis(10)));
+        assert!(is_flood(16_000, Duration::from_secs(1)));
+        // No time elapsed is not a division by zero; a burst in no time is a flood.
+        assert!(!is_flood(0, Duration::ZERO));
+        assert!(is_flood(10, Duration::ZERO));
     }
 }

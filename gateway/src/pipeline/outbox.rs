@@ -262,7 +262,11 @@ impl Pipeline {
             message: message.clone(),
             context,
         };
-        let replies = match self.responder.respond(&input).await {
+        let answer = {
+            let _permit = self.calls.acquire().await;
+            self.responder.respond(&input).await
+        };
+        let replies = match answer {
             Ok(replies) => replies,
             Err(error) if error.retryable => {
                 let outcome = Outcome::Retry {
