@@ -158,9 +158,11 @@ impl Drop for Gateway {
     }
 }
 
-/// A chromedriver process, killed on drop, and the WebDriver session on it.
+/// A chromedriver process and the WebDriver session on it; on drop chromedriver is killed,
+/// and so is the Chromium it started (killing chromedriver alone leaves Chromium running).
 pub struct Browser {
     driver: Child,
+    profile: PathBuf,
     pub client: Client,
 }
 
@@ -168,6 +170,28 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Every process of this session's Chromium carries its own profile directory.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg("--")
+            .arg(self.profile.as_os_str())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // Chromium writes to its profile while it exits: remove the directory after it is gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && Command::new("pgrep")
+                .arg("-f")
+                .arg("--")
+                .arg(self.profile.as_os_str())
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -220,7 +244,11 @@ pub async fn browser(tools: &Tools) -> Browser {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a WebDriver session");
-    Browser { driver, client }
+    Browser {
+        driver,
+        profile,
+        client,
+    }
 }
 
 /// Polls `condition` (a JavaScript expression) until it is truthy.
