@@ -19,6 +19,18 @@ use crate::common;
 pub(super) const CONVERSATION_COLUMNS: &str = "id, business_id, integration_id, channel_type, \
     external_chat_id, contact_name, last_message_at, window_expires_at, unreachable, created_at";
 
+/// What an upsert of a conversation does when the chat exists: times only move forward
+/// (`GREATEST` ignores NULLs), a name is kept when the message carries none, and the row of
+/// another business is never touched (no row comes back for it).
+pub(super) const UPSERT_CONFLICT: &str = "ON CONFLICT (integration_id, external_chat_id) \
+    DO UPDATE SET \
+        contact_name = COALESCE(excluded.contact_name, conversations.contact_name), \
+        last_message_at = GREATEST(conversations.last_message_at, excluded.last_message_at), \
+        window_expires_at = GREATEST(conversations.window_expires_at, \
+            excluded.window_expires_at), \
+        updated_at = excluded.updated_at \
+    WHERE conversations.business_id = excluded.business_id";
+
 /// [`CONVERSATION_COLUMNS`] of a table aliased `c`.
 pub(super) const CONVERSATION_COLUMNS_OF_C: &str = "c.id, c.business_id, c.integration_id, \
     c.channel_type, c.external_chat_id, c.contact_name, c.last_message_at, c.window_expires_at, \
@@ -70,22 +82,13 @@ pub(super) fn message(row: &PgRow) -> StoreResult<Message> {
 #[async_trait]
 impl ConversationStore for PgStore {
     async fn upsert_conversation(&self, upsert: ConversationUpsert) -> StoreResult<Conversation> {
-        // Times only move forward (GREATEST ignores NULLs); a name is kept when the message carries none; the row of
-        // another business is never touched (it comes back as no row: NotFound).
+        // Another business's row comes back as no row: NotFound (see `UPSERT_CONFLICT`).
         let sql = format!(
             "INSERT INTO conversations (id, business_id, integration_id, channel_type, \
                  external_chat_id, contact_name, last_message_at, window_expires_at, \
                  created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             ON CONFLICT (integration_id, external_chat_id) DO UPDATE SET \
-                 contact_name = COALESCE(excluded.contact_name, conversations.contact_name), \
-                 last_message_at = GREATEST(conversations.last_message_at, \
-                     excluded.last_message_at), \
-                 window_expires_at = GREATEST(conversations.window_expires_at, \
-                     excluded.window_expires_at), \
-                 updated_at = excluded.updated_at \
-             WHERE conversations.business_id = excluded.business_id \
-             RETURNING {CONVERSATION_COLUMNS}"
+             {UPSERT_CONFLICT} RETURNING {CONVERSATION_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(ConversationId::new().as_uuid())

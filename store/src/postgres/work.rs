@@ -190,9 +190,7 @@ async fn upsert_conversations<'a>(
         lasts.push(ts(upsert.last_message_at));
         windows.push(opt_ts(upsert.window_expires_at));
     }
-    // As `upsert_conversation`: times only move forward, a name is kept when none is given,
-    // another business's row is never touched.
-    let rows = sqlx::query(
+    let sql = format!(
         "INSERT INTO conversations (id, business_id, integration_id, channel_type, \
              external_chat_id, contact_name, last_message_at, window_expires_at, created_at, \
              updated_at) \
@@ -201,28 +199,22 @@ async fn upsert_conversations<'a>(
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
              $7::timestamptz[], $8::timestamptz[]) \
              AS v(id, business_id, integration_id, channel_type, chat, name, last_at, window_at) \
-         ON CONFLICT (integration_id, external_chat_id) DO UPDATE SET \
-             contact_name = COALESCE(excluded.contact_name, conversations.contact_name), \
-             last_message_at = GREATEST(conversations.last_message_at, \
-                 excluded.last_message_at), \
-             window_expires_at = GREATEST(conversations.window_expires_at, \
-                 excluded.window_expires_at), \
-             updated_at = excluded.updated_at \
-         WHERE conversations.business_id = excluded.business_id \
-         RETURNING id, integration_id, external_chat_id",
-    )
-    .bind(ids)
-    .bind(businesses)
-    .bind(integrations)
-    .bind(channels)
-    .bind(chats)
-    .bind(names)
-    .bind(lasts)
-    .bind(windows)
-    .bind(now)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
+         {conflict} RETURNING id, integration_id, external_chat_id",
+        conflict = super::conversations::UPSERT_CONFLICT,
+    );
+    let rows = sqlx::query(&sql)
+        .bind(ids)
+        .bind(businesses)
+        .bind(integrations)
+        .bind(channels)
+        .bind(chats)
+        .bind(names)
+        .bind(lasts)
+        .bind(windows)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
         let integration = IntegrationId::from_uuid(row.try_get("integration_id").map_err(db)?);
