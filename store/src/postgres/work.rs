@@ -30,6 +30,18 @@ impl PgStore {
         }
         let now = common::now();
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // A unit touches at most a few hundred rows, each by a key with an index. Without
+        // statistics (a young database) or while the tables are mid-sized, the planner would
+        // rather hash a whole table than probe its index once per array element, and every
+        // batch would then read every row. Probing is right at any size.
+        sqlx::query(
+            "SELECT set_config('enable_seqscan', 'off', true), \
+                 set_config('enable_hashjoin', 'off', true), \
+                 set_config('enable_mergejoin', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut committed = Committed::default();
 
         // Arrivals: conversations first, then messages, then follow-ups.
@@ -719,8 +731,11 @@ impl PgStore {
         ids: &[MessageId],
     ) -> StoreResult<Vec<switchboard_core::store::Message>> {
         let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
+        // One index probe per id (a lateral join cannot be turned into a scan of the whole
+        // table, which the planner prefers for `id = ANY($1)` while the table looks small).
         let sql = format!(
-            "SELECT {} FROM messages WHERE id = ANY($1)",
+            "SELECT m.* FROM UNNEST($1::uuid[]) AS v(id) \
+             CROSS JOIN LATERAL (SELECT {} FROM messages WHERE messages.id = v.id) AS m",
             super::conversations::MESSAGE_COLUMNS
         );
         let rows = sqlx::query(&sql)
