@@ -582,3 +582,61 @@ mod tests {
         ));
     }
 }
+
+/// Text as every store can keep it: NUL characters, which JSON allows (`\u0000`) and
+/// PostgreSQL refuses in text and JSONB, become U+FFFD. Without this a message carrying one
+/// could never be stored, and would hold up the messages delivered with it.
+#[must_use]
+pub fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// [`storable_text`] for every string (keys included) of a JSON value.
+pub fn make_storable(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => *text = text.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(make_storable),
+        Value::Object(map) if map.keys().any(|k| k.contains('\0')) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                make_storable(&mut item);
+                map.insert(storable_text(&key).into_owned(), item);
+            }
+        }
+        Value::Object(map) => map.values_mut().for_each(make_storable),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod storable_tests {
+    use super::{make_storable, storable_text};
+
+    #[test]
+    fn nul_characters_become_replacement_characters_everywhere() {
+        assert_eq!(storable_text("a\0b\0"), "a\u{fffd}b\u{fffd}");
+        assert!(matches!(
+            storable_text("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
+        let mut value = serde_json::json!({
+            "text": "x\u{0}y",
+            "list": ["\u{0}", 1, {"k\u{0}": "v\u{0}"}],
+            "n": null,
+        });
+        make_storable(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "text": "x\u{fffd}y",
+                "list": ["\u{fffd}", 1, {"k\u{fffd}": "v\u{fffd}"}],
+                "n": null,
+            })
+        );
+    }
+}

@@ -168,14 +168,15 @@ pub enum JobEnd {
 /// Everything a batch writes, applied phase by phase in the order of the fields.
 #[derive(Debug, Default, Clone)]
 pub struct Work {
+    /// Webhooks attributed to integrations (`last_webhook_at` moves forward only); first, so
+    /// that nothing a webhook brought is visible before its arrival time is.
+    pub webhook_touches: Vec<(IntegrationId, DateTime<Utc>)>,
     pub arrivals: Vec<Arrival>,
     pub outgoing: Vec<Outgoing>,
     pub statuses: Vec<StatusReport>,
     pub status_sets: Vec<StatusSet>,
     pub accepted: Vec<Accepted>,
     pub account_events: Vec<AccountRecord>,
-    /// Webhooks attributed to integrations (`last_webhook_at` moves forward only).
-    pub webhook_touches: Vec<(IntegrationId, DateTime<Utc>)>,
     pub job_ends: Vec<(JobId, JobEnd)>,
     /// Inbox rows finished, last of all.
     pub inbox: Vec<(EventId, InboxState, Option<String>)>,
@@ -251,6 +252,12 @@ pub async fn commit_part_by_part<S: super::Store + ?Sized>(
 ) -> super::StoreResult<Committed> {
     use super::Direction;
     let mut committed = Committed::default();
+    for (integration, at) in &work.webhook_touches {
+        match store.touch_webhook(*integration, *at).await {
+            Ok(()) | Err(crate::StoreError::NotFound) => {}
+            Err(error) => return Err(error),
+        }
+    }
     for arrival in work.arrivals {
         let conversation = store.upsert_conversation(arrival.conversation).await?;
         let message = store
@@ -369,12 +376,6 @@ pub async fn commit_part_by_part<S: super::Store + ?Sized>(
                 &record.raw,
             )
             .await?;
-    }
-    for (integration, at) in &work.webhook_touches {
-        match store.touch_webhook(*integration, *at).await {
-            Ok(()) | Err(crate::StoreError::NotFound) => {}
-            Err(error) => return Err(error),
-        }
     }
     for (id, end) in work.job_ends {
         match end {

@@ -15,6 +15,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::json;
 use switchboard_core::domain::{
     AccountEvent, InboundEvent, InboundMessage, OutboundContent, OutboundMessage, StatusUpdate,
+    make_storable, storable_text,
 };
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
@@ -255,13 +256,18 @@ impl Pipeline {
             .filter(|_| message.kind.is_answerable())
             .and_then(|w| ChronoDuration::from_std(w).ok())
             .map(|w| message.timestamp + w);
+        // NUL characters become U+FFFD before anything is stored or answered (see
+        // `storable_text`): the same text on every backend.
+        let text = message
+            .text
+            .as_deref()
+            .map(|t| storable_text(t).into_owned());
         let wants_reply = message.wants_reply() && self.responder_enabled;
         // A local responder answers at once, where the store commits the message and its
         // replies together; otherwise the responder is asked through a respond job, whose
         // dedupe key keeps a message to one answer across crashes and redeliveries.
         let immediate = if wants_reply && self.app.store.atomic_units() {
-            self.responder
-                .immediate(&message.kind, message.text.as_deref())
+            self.responder.immediate(&message.kind, text.as_deref())
         } else {
             None
         };
@@ -284,31 +290,34 @@ impl Pipeline {
                 max_attempts,
             })
         });
-        Arrival {
-            conversation: ConversationUpsert {
-                business_id: integration.business_id,
-                integration_id: integration.id,
-                channel_type: integration.channel.clone(),
-                external_chat_id: message.chat.external_id.clone(),
-                contact_name: message
-                    .chat
-                    .title
-                    .clone()
-                    .or_else(|| message.sender.name.clone()),
-                last_message_at: message.timestamp,
-                window_expires_at,
-            },
-            provider_message_id: message.provider_message_id.clone(),
-            kind: message.kind.clone(),
-            text: message.text.clone(),
-            payload: json!({
+        let mut payload = json!({
                 "sender": message.sender,
                 "chat": message.chat,
                 "media": message.media,
                 "reply_to": message.reply_to,
                 "thread_id": message.thread_id,
                 "raw": message.raw,
-            }),
+        });
+        make_storable(&mut payload);
+        Arrival {
+            conversation: ConversationUpsert {
+                business_id: integration.business_id,
+                integration_id: integration.id,
+                channel_type: integration.channel.clone(),
+                external_chat_id: storable_text(&message.chat.external_id).into_owned(),
+                contact_name: message
+                    .chat
+                    .title
+                    .as_deref()
+                    .or(message.sender.name.as_deref())
+                    .map(|name| storable_text(name).into_owned()),
+                last_message_at: message.timestamp,
+                window_expires_at,
+            },
+            provider_message_id: storable_text(&message.provider_message_id).into_owned(),
+            kind: message.kind.clone(),
+            text,
+            payload,
             provider_timestamp: message.timestamp,
             follow_up,
             replies,
@@ -333,11 +342,13 @@ impl Pipeline {
                     thread_id: message.thread_id.clone(),
                     reference: None,
                 };
+                let mut payload = json!({ "outbound": outbound });
+                make_storable(&mut payload);
                 ReplyDraft {
-                    local_id: reply_key(&message.provider_message_id, n),
+                    local_id: reply_key(&storable_text(&message.provider_message_id), n),
                     kind: content.kind(),
                     text: content.display_text(),
-                    payload: json!({ "outbound": outbound }),
+                    payload,
                     follow_up: Some(send_follow_up(
                         integration.business_id,
                         integration.id,
@@ -354,13 +365,14 @@ impl Pipeline {
 /// provider id is not known yet (its send timed out, or a worker died mid-send) gives the
 /// message that id, so the status applies and the send is reconciled instead of repeated.
 fn report(integration: &Integration, status: &StatusUpdate) -> StatusReport {
+    let storable = |text: &Option<String>| text.as_deref().map(|t| storable_text(t).into_owned());
     StatusReport {
         integration_id: integration.id,
-        provider_message_id: status.provider_message_id.clone(),
+        provider_message_id: storable_text(&status.provider_message_id).into_owned(),
         status: status.status,
         at: status.timestamp,
-        error_code: status.error_code.clone(),
-        error_reason: status.error_reason.clone(),
+        error_code: storable(&status.error_code),
+        error_reason: storable(&status.error_reason),
         reference: status.reference.as_deref().and_then(|r| r.parse().ok()),
     }
 }
@@ -373,12 +385,18 @@ fn record(integration: &Integration, event: &AccountEvent) -> AccountRecord {
         "bot_unblocked" | "bot_added" => Some(true),
         _ => None,
     };
+    let mut raw = event.raw.clone();
+    make_storable(&mut raw);
+    let summary = event.summary.as_deref().unwrap_or(&event.kind);
     AccountRecord {
         integration_id: integration.id,
-        kind: event.kind.clone(),
-        summary: event.summary.clone().unwrap_or_else(|| event.kind.clone()),
-        raw: event.raw.clone(),
-        chat: event.chat_id.clone(),
+        kind: storable_text(&event.kind).into_owned(),
+        summary: storable_text(summary).into_owned(),
+        raw,
+        chat: event
+            .chat_id
+            .as_deref()
+            .map(|c| storable_text(c).into_owned()),
         reachable,
     }
 }

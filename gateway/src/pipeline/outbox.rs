@@ -16,6 +16,7 @@ use serde_json::json;
 use switchboard_core::adapter::IntegrationContext;
 use switchboard_core::domain::{
     DeliveryStatus, FailureClass, IntegrationState, OutboundMessage, SendFailure, SendReceipt,
+    make_storable, storable_text,
 };
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
@@ -93,11 +94,13 @@ pub fn send_follow_up(
             conversation_id,
             outbound,
         };
+        let mut payload = serde_json::to_value(&payload).unwrap_or_default();
+        make_storable(&mut payload);
         NewJob {
             kind: SEND_JOB.into(),
             business_id: business,
             integration_id: Some(integration),
-            payload: serde_json::to_value(&payload).unwrap_or_default(),
+            payload,
             run_at: Utc::now(),
             dedupe_key: Some(format!("send:{message_id}")),
             queue_key: Some(conversation_queue(conversation_id)),
@@ -118,6 +121,10 @@ pub fn outgoing(
     // A local placeholder until the provider's id replaces it; unique per integration, so a
     // re-run finds the same row.
     let local_id = key.unwrap_or_else(|| format!("sb:{}", MessageId::new()));
+    // As what arrives: NUL characters become U+FFFD (see `storable_text`); the send job's
+    // payload, which the provider call is made from, gets the same.
+    let mut payload = json!({ "outbound": outbound });
+    make_storable(&mut payload);
     Outgoing {
         message: NewMessage {
             conversation_id: conversation.id,
@@ -125,8 +132,11 @@ pub fn outgoing(
             direction: Direction::Outbound,
             provider_message_id: Some(local_id),
             kind: outbound.content.kind(),
-            text: outbound.content.display_text(),
-            payload: json!({ "outbound": outbound }),
+            text: outbound
+                .content
+                .display_text()
+                .map(|text| storable_text(&text).into_owned()),
+            payload,
             status: DeliveryStatus::Queued,
             provider_timestamp: None,
         },

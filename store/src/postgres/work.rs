@@ -43,6 +43,7 @@ impl PgStore {
         .await
         .map_err(db)?;
         let mut committed = Committed::default();
+        touch_webhooks(&mut tx, &work.webhook_touches).await?;
 
         // Arrivals: conversations first, then messages, then follow-ups.
         let mut pending_jobs = Vec::new();
@@ -147,7 +148,6 @@ impl PgStore {
             .await
             .map_err(db)?;
         }
-        touch_webhooks(&mut tx, &work.webhook_touches).await?;
         end_jobs(&mut tx, &work.job_ends, now).await?;
         finish_inbox(&mut tx, &work, now).await?;
         tx.commit().await.map_err(db)?;

@@ -126,6 +126,25 @@ async fn retried_until_sent(
 }
 
 crate::on_both_backends! {
+    async fn a_nul_character_in_a_message_is_stored_as_a_replacement_character_and_answered(backend: Backend) {
+        // JSON allows "\u0000"; PostgreSQL refuses NUL in text and JSONB. The message must not
+        // be stuck in the inbox (nor hold up others): it is stored with U+FFFD instead.
+        let Some((world, _, key)) = setup(backend, &responder("echo")).await else { return };
+        let (ann, bob) = ("15553330041", "15553330042");
+        world.emulator.update_faults(|f| f.batch = true);
+        world.customer_writes(ann, "before\u{0}after").await;
+        world.customer_writes(bob, "plain").await;
+        assert_eq!(world.emulator.flush_batch().await, Some(200));
+        world.emulator.update_faults(|f| f.batch = false);
+        eventually("both replies at Meta", || async { world.sent_to(ann).len() == 1 && world.sent_to(bob).len() == 1 }).await;
+        assert_eq!(world.sent_to(ann)[0].body["text"]["body"], "before\u{fffd}after");
+        assert_eq!(world.sent_to(bob)[0].body["text"]["body"], "plain");
+        let thread = world.thread(&key, ann).await;
+        let inbound: Vec<&Value> = thread.iter().filter(|m| m["direction"] == "inbound").collect();
+        assert_eq!(inbound.len(), 1, "{thread:?}");
+        assert_eq!(inbound[0]["text"], "before\u{fffd}after");
+    }
+
     async fn an_inbound_message_is_stored_answered_once_and_its_reply_reaches_read(backend: Backend) {
         let Some((world, _, key)) = setup(backend, &responder("static")).await else { return };
         let from = "15553330001";
