@@ -10,3 +10,25 @@ pub mod whatsapp;
 
 pub use app::TestApp;
 pub use switchboard_store::testing::{Backend, TestDatabase};
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Polls `check` until it holds (workers and webhooks are asynchronous), failing after 15 s.
+///
+/// # Panics
+/// When `check` does not hold in time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -5,7 +5,7 @@
 //! yet). Its methods speak the gateway's public HTTP API; the few that look behind it (the
 //! stored webhook secret, the jobs of a tenant) use the gateway's own store and cipher.
 
-use std::future::Future;
+pub use crate::eventually;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -42,26 +42,6 @@ pub fn emulator_config() -> EmulatorConfig {
             max_attempts: 10_000,
         },
         ..EmulatorConfig::default()
-    }
-}
-
-/// Polls `check` until it holds (the workers and the emulator are asynchronous), failing
-/// after 15 s.
-///
-/// # Panics
-/// When `check` does not hold in time.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

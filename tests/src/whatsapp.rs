@@ -3,8 +3,7 @@
 //! gateway, and helpers that act like a browser (the OAuth connect flow, following redirects and
 //! keeping the nonce cookie) or like Meta (signed webhook POSTs).
 
-use std::future::Future;
-use std::time::Duration;
+pub use crate::eventually;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -67,25 +66,6 @@ pub fn browser() -> reqwest::Client {
 #[must_use]
 pub fn sign(body: &[u8]) -> String {
     switchboard_whatsapp::emulator::signature(APP_SECRET, body)
-}
-
-/// Polls `check` until it holds (workers and webhooks are asynchronous), failing after 15 s.
-///
-/// # Panics
-/// When `check` does not hold in time.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The JSON message embedded in a callback outcome page (`var message = {…};`).

@@ -339,15 +339,18 @@ pub async fn commit_part_by_part<S: super::Store + ?Sized>(
         let Some(message) = store.message(accepted.message_id).await? else {
             continue;
         };
-        if let Some(provider_id) = &accepted.provider_message_id {
-            adopt_any(store, &message, provider_id).await?;
-        }
-        let current = store.message(accepted.message_id).await?;
-        if let Some(provider_id) = current.and_then(|m| m.provider_message_id) {
+        let adopted = match &accepted.provider_message_id {
+            Some(provider_id) => adopt_any(store, &message, provider_id)
+                .await?
+                .then_some(provider_id),
+            None => None,
+        };
+        // `sent` applies through the message's provider id as it now is (monotonic).
+        if let Some(provider_id) = adopted.or(message.provider_message_id.as_ref()) {
             store
                 .apply_status(super::StatusChange {
                     integration_id: message.integration_id,
-                    provider_message_id: &provider_id,
+                    provider_message_id: provider_id,
                     status: DeliveryStatus::Sent,
                     at: Utc::now(),
                     error_code: None,
@@ -442,14 +445,15 @@ async fn adopt<S: super::Store + ?Sized>(
     Ok(())
 }
 
-/// Sets the provider id unless another message of the integration holds it.
+/// Sets the provider id unless another message of the integration holds it; whether it did.
 async fn adopt_any<S: super::Store + ?Sized>(
     store: &S,
     message: &super::Message,
     provider_id: &str,
-) -> super::StoreResult<()> {
+) -> super::StoreResult<bool> {
     match store.set_provider_message_id(message.id, provider_id).await {
-        Ok(()) | Err(crate::StoreError::Conflict(_)) => Ok(()),
+        Ok(()) => Ok(true),
+        Err(crate::StoreError::Conflict(_)) => Ok(false),
         Err(error) => Err(error),
     }
 }

@@ -70,22 +70,18 @@ impl Pipeline {
         // Planning reads only (integrations); should a read fail, the whole batch stays leased
         // and comes back, so no row of a chat overtakes an earlier one.
         let mut routes = Routes::default();
-        let mut planned = Vec::with_capacity(events.len());
-        for event in &events {
-            planned.push(self.plan(event, &mut routes).await?);
-        }
         let mut unit = Work::default();
-        for work in &planned {
-            unit.append(work.clone());
+        for event in &events {
+            unit.append(self.plan(event, &mut routes).await?);
         }
         match store.commit(unit).await {
             Ok(committed) => {
-                drained.finished = planned.len();
+                drained.finished = events.len();
                 drained.jobs_created = committed.jobs_created;
             }
             Err(error) => {
-                tracing::warn!(%error, rows = planned.len(), "a batch of inbox rows failed as a whole; applying its rows one by one");
-                self.apply_one_by_one(&events, planned, &mut drained).await;
+                tracing::warn!(%error, rows = events.len(), "a batch of inbox rows failed as a whole; applying its rows one by one");
+                self.apply_one_by_one(&events, &mut drained).await;
             }
         }
         if drained.jobs_created > 0 {
@@ -95,16 +91,22 @@ impl Pipeline {
         Ok(drained)
     }
 
-    /// The fallback for a batch whose unit failed: each row its own unit. A row that fails
-    /// stays leased, and so do the later rows of its chat, which must not overtake it.
-    async fn apply_one_by_one(
-        &self,
-        events: &[WebhookEvent],
-        planned: Vec<Work>,
-        drained: &mut Drained,
-    ) {
+    /// The fallback for a batch whose unit failed: each row planned again (planning is cheap
+    /// and the fallback rare, so the batch's plan is not kept for it) and committed as a unit
+    /// of its own. A row that fails stays leased, and so do the later rows of its chat, which
+    /// must not overtake it.
+    async fn apply_one_by_one(&self, events: &[WebhookEvent], drained: &mut Drained) {
+        let mut routes = Routes::default();
         let mut blocked_chats = Vec::new();
-        for (event, work) in events.iter().zip(planned) {
+        for event in events {
+            let work = match self.plan(event, &mut routes).await {
+                Ok(work) => work,
+                Err(error) => {
+                    // The rest of the batch stays leased too, so nothing overtakes this row.
+                    tracing::error!(event_id = %event.id, %error, "inbox batch not processed; it will be retried");
+                    return;
+                }
+            };
             let chats: Vec<(IntegrationId, String)> = work
                 .arrivals
                 .iter()

@@ -19,7 +19,7 @@ use chrono::Utc;
 use switchboard_core::JobId;
 use switchboard_core::domain::DeliveryStatus;
 use switchboard_core::error::StoreError;
-use switchboard_core::store::{Job, JobEnd, StatusSet, Work};
+use switchboard_core::store::{Job, JobEnd, Work};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
@@ -329,12 +329,10 @@ impl Pipeline {
         if !calls.is_empty() || !ended.is_empty() {
             let mut before = self.ends(std::mem::take(&mut ended));
             for (_, call) in &calls {
-                before.status_sets.push(StatusSet {
-                    message_id: call.payload.message_id,
-                    status: DeliveryStatus::Uncertain,
-                    error_code: None,
-                    error_reason: None,
-                });
+                before.status_sets.push(outbox::status(
+                    call.payload.message_id,
+                    DeliveryStatus::Uncertain,
+                ));
             }
             store.commit(before).await?;
         }
@@ -431,12 +429,11 @@ impl Pipeline {
                         && let Ok(payload) =
                             serde_json::from_value::<outbox::SendPayload>(job.payload.clone())
                     {
-                        unit.status_sets.push(StatusSet {
-                            message_id: payload.message_id,
-                            status: DeliveryStatus::Failed,
-                            error_code: Some("attempts_exhausted".into()),
-                            error_reason: Some(error.clone()),
-                        });
+                        unit.status_sets.push(outbox::failed(
+                            payload.message_id,
+                            "attempts_exhausted",
+                            &error,
+                        ));
                     }
                     JobEnd::Kill {
                         error: format!("out of attempts; last error: {error}"),

@@ -22,7 +22,7 @@ use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
     Accepted, Conversation, Direction, FollowUp, Job, Message, NewJob, NewMessage, Outgoing,
-    StatusSet, Stored, Work,
+    StatusSet, Stored, Work, is_placeholder,
 };
 use switchboard_core::{
     BusinessId, ChannelAdapter, ConversationId, Integration, IntegrationId, MessageId,
@@ -291,7 +291,7 @@ impl Pipeline {
             .message
             .provider_message_id
             .clone()
-            .filter(|id| !id.starts_with("sb:"));
+            .filter(|id| !is_placeholder(Some(id)));
         let thread_id = input
             .message
             .payload
@@ -308,7 +308,9 @@ impl Pipeline {
                 reference: None,
             };
             let key = match input.message.provider_message_id.as_deref() {
-                Some(provider_id) if !provider_id.starts_with("sb:") => reply_key(provider_id, n),
+                Some(provider_id) if !is_placeholder(Some(provider_id)) => {
+                    reply_key(provider_id, n)
+                }
                 _ => format!("sb:reply:{}:{n}", payload.message_id),
             };
             work.outgoing.push(outgoing(
@@ -536,11 +538,9 @@ impl Pipeline {
         let key = format!("sb:migrated:{}", payload.message_id);
         work.outgoing
             .push(outgoing(&moved, outbound, Some(key), job.max_attempts));
-        work.status_sets.push(StatusSet {
-            error_code: Some("chat_migrated".into()),
-            error_reason: Some(format!("the chat moved to {to}; resent there")),
-            ..status(payload.message_id, DeliveryStatus::Failed)
-        });
+        let why = format!("the chat moved to {to}; resent there");
+        work.status_sets
+            .push(failed(payload.message_id, "chat_migrated", &why));
         Ok(Outcome::Done)
     }
 
@@ -594,7 +594,7 @@ fn dead(why: impl Into<String>) -> Ran {
     (Outcome::Dead(why.into()), Work::default())
 }
 
-fn status(id: MessageId, status: DeliveryStatus) -> StatusSet {
+pub(super) fn status(id: MessageId, status: DeliveryStatus) -> StatusSet {
     StatusSet {
         message_id: id,
         status,
@@ -603,13 +603,18 @@ fn status(id: MessageId, status: DeliveryStatus) -> StatusSet {
     }
 }
 
-/// Fails the message with a code and reason; the job is dead.
-fn fail(work: &mut Work, id: MessageId, code: &str, reason: &str) -> Outcome {
-    work.status_sets.push(StatusSet {
+/// The message `failed` with a code and reason.
+pub(super) fn failed(id: MessageId, code: &str, reason: &str) -> StatusSet {
+    StatusSet {
         error_code: Some(code.to_owned()),
         error_reason: Some(reason.to_owned()),
         ..status(id, DeliveryStatus::Failed)
-    });
+    }
+}
+
+/// Fails the message with a code and reason; the job is dead.
+fn fail(work: &mut Work, id: MessageId, code: &str, reason: &str) -> Outcome {
+    work.status_sets.push(failed(id, code, reason));
     Outcome::Dead(format!("{code}: {reason}"))
 }
 

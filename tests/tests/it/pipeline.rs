@@ -2,30 +2,13 @@
 //! reply sent; duplicates; order; retries; held queues; dead letters; the uncertain outcome;
 //! quarantine and replay; the conversation API and its tenant isolation.
 
-use std::future::Future;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_tests::TestApp;
 use switchboard_tests::app::LOOPBACK_SECRET;
 use switchboard_tests::channel::{attempts, delivered, refuse_tokens, sign};
-
-/// Polls `check` until it holds (the workers are asynchronous), failing after 15 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use switchboard_tests::{TestApp, eventually};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
