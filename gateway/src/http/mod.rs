@@ -27,12 +27,15 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(session::router())
         .merge(crate::dashboard::router())
-        .merge(webhooks::router(max_body))
         .fallback(not_found)
         // Spans carry the path only: query strings hold OAuth codes and states.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
         }))
+        // Merged after the tracing layer, so it does not apply here: the webhook route is the
+        // hot path, and a span per request cost about a fifth of its throughput (measured,
+        // BENCHMARKS.md). Its server errors are still logged, by `ApiError`.
+        .merge(webhooks::router(max_body))
         .with_state(state)
 }
 
