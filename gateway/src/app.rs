@@ -174,8 +174,10 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // `into_make_service`: each connection gets a clone of the router (shared, cheap) instead
+    // of a copy of its route table, which serving the `Router` itself builds per connection.
     let router = crate::http::router(state);
-    axum::serve(listener, router)
+    axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }
