@@ -587,6 +587,35 @@ pub trait Store:
         commit_part_by_part(self, work).await
     }
 
+    /// The integrations with these ids that exist, in no particular order.
+    ///
+    /// # Errors
+    /// A store failure.
+    async fn integrations_by_ids(&self, ids: &[IntegrationId]) -> StoreResult<Vec<Integration>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.integration_by_id(*id).await?);
+        }
+        Ok(found)
+    }
+
+    /// The active integrations of `channel` holding these accounts, in no particular order
+    /// ([`IntegrationStore::active_by_account`] for many accounts at once).
+    ///
+    /// # Errors
+    /// A store failure.
+    async fn active_by_accounts(
+        &self,
+        channel: &ChannelName,
+        accounts: &[String],
+    ) -> StoreResult<Vec<Integration>> {
+        let mut found = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            found.extend(self.active_by_account(channel, account).await?);
+        }
+        Ok(found)
+    }
+
     /// The messages with these ids that exist, in no particular order.
     ///
     /// # Errors

@@ -17,13 +17,14 @@ use switchboard_core::domain::{
     AccountEvent, InboundEvent, InboundMessage, OutboundContent, OutboundMessage, StatusUpdate,
     make_storable, storable_text,
 };
+use switchboard_core::error::ParseError;
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
     AccountRecord, Arrival, ConversationUpsert, FollowUp, InboxState, NewJob, ReplyDraft,
     StatusReport, WebhookEvent, Work,
 };
-use switchboard_core::{ChannelAdapter, ChannelName, Integration, IntegrationId};
+use switchboard_core::{ChannelAdapter, ChannelName, EventId, Integration, IntegrationId};
 
 use super::Pipeline;
 use super::outbox::{RESPOND_JOB, conversation_queue, reply_key, send_follow_up};
@@ -48,6 +49,8 @@ pub struct Drained {
 struct Routes {
     by_id: HashMap<IntegrationId, Option<Integration>>,
     by_account: HashMap<(ChannelName, String), Option<Integration>>,
+    /// Bodies parsed while looking ahead ([`Pipeline::prefetch`]), taken when planned.
+    parsed: HashMap<EventId, Result<Vec<InboundEvent>, ParseError>>,
 }
 
 impl Pipeline {
@@ -70,6 +73,7 @@ impl Pipeline {
         // Planning reads only (integrations); should a read fail, the whole batch stays leased
         // and comes back, so no row of a chat overtakes an earlier one.
         let mut routes = Routes::default();
+        self.prefetch(&events, &mut routes).await?;
         let mut unit = Work::default();
         for event in &events {
             unit.append(self.plan(event, &mut routes).await?);
@@ -152,9 +156,9 @@ impl Pipeline {
             Some(id) => self.integration(id, routes).await?,
             None => None,
         };
-        let parsed = match &known {
-            Some(integration) => adapter.parse_webhook_for(&event.body, integration),
-            None => adapter.parse_webhook(&event.body),
+        let parsed = match routes.parsed.remove(&event.id) {
+            Some(parsed) => parsed,
+            None => parse(adapter.as_ref(), event, known.as_ref()),
         };
         let inbound = match parsed {
             Ok(inbound) => inbound,
@@ -196,6 +200,67 @@ impl Pipeline {
         };
         work.inbox.push(finished);
         Ok(work)
+    }
+
+    /// Looks ahead over a batch so that planning it asks the store nothing: the integrations
+    /// its rows were authenticated for, and those holding the accounts its bodies name, each
+    /// kind in one query (a batch names up to one account per row; asked one by one, those
+    /// round trips took half of a batch's time). The bodies parsed here are kept for planning.
+    async fn prefetch(
+        &self,
+        events: &[WebhookEvent],
+        routes: &mut Routes,
+    ) -> Result<(), StoreError> {
+        let store = self.app.store.as_ref();
+        let mut ids: Vec<IntegrationId> = events.iter().filter_map(|e| e.integration_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            let found = store.integrations_by_ids(&ids).await?;
+            for id in ids {
+                routes.by_id.insert(id, None);
+            }
+            for integration in found.into_iter().filter(|i| i.is_active) {
+                routes.by_id.insert(integration.id, Some(integration));
+            }
+        }
+        let mut wanted: HashMap<ChannelName, Vec<String>> = HashMap::new();
+        for event in events.iter().filter(|e| e.attempts <= MAX_INBOX_ATTEMPTS) {
+            let Lookup::Enabled(adapter) = self.app.registry.lookup(event.channel.as_str()) else {
+                continue;
+            };
+            let known = event
+                .integration_id
+                .and_then(|id| routes.by_id.get(&id).cloned().flatten());
+            let parsed = parse(adapter.as_ref(), event, known.as_ref());
+            if let (None, Ok(items)) = (event.integration_id, &parsed) {
+                let accounts = items
+                    .iter()
+                    .filter_map(InboundEvent::account_id)
+                    .filter(|a| !a.is_empty());
+                wanted
+                    .entry(event.channel.clone())
+                    .or_default()
+                    .extend(accounts.map(str::to_owned));
+            }
+            routes.parsed.insert(event.id, parsed);
+        }
+        for (channel, mut accounts) in wanted {
+            accounts.sort_unstable();
+            accounts.dedup();
+            let found = store.active_by_accounts(&channel, &accounts).await?;
+            for account in accounts {
+                routes.by_account.insert((channel.clone(), account), None);
+            }
+            for integration in found {
+                if let Some(account) = integration.account_id.clone() {
+                    routes
+                        .by_account
+                        .insert((channel.clone(), account), Some(integration));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn integration(
@@ -400,5 +465,17 @@ fn record(integration: &Integration, event: &AccountEvent) -> AccountRecord {
             .as_deref()
             .map(|c| storable_text(c).into_owned()),
         reachable,
+    }
+}
+
+/// A row's body as its adapter reads it (for the integration it was authenticated for, if any).
+fn parse(
+    adapter: &dyn ChannelAdapter,
+    event: &WebhookEvent,
+    known: Option<&Integration>,
+) -> Result<Vec<InboundEvent>, ParseError> {
+    match known {
+        Some(integration) => adapter.parse_webhook_for(&event.body, integration),
+        None => adapter.parse_webhook(&event.body),
     }
 }

@@ -333,3 +333,39 @@ impl PgStore {
         integration(&row)
     }
 }
+
+impl PgStore {
+    /// One query for [`switchboard_core::store::Store::integrations_by_ids`].
+    pub(super) async fn integrations_by_id_list(
+        &self,
+        ids: &[IntegrationId],
+    ) -> StoreResult<Vec<Integration>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(IntegrationId::as_uuid).collect();
+        let sql = format!("SELECT {COLUMNS} FROM channel_integrations WHERE id = ANY($1)");
+        let rows = sqlx::query(&sql)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(integration).collect()
+    }
+
+    /// One query for [`switchboard_core::store::Store::active_by_accounts`].
+    pub(super) async fn active_by_account_list(
+        &self,
+        channel: &ChannelName,
+        accounts: &[String],
+    ) -> StoreResult<Vec<Integration>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM channel_integrations \
+             WHERE channel = $1 AND account_id = ANY($2) AND is_active"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(channel.as_str())
+            .bind(accounts)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(integration).collect()
+    }
+}

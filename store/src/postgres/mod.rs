@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::StoreError;
+use switchboard_core::domain::Integration;
 use switchboard_core::store::{Committed, Conversation, Message, Store, StoreResult, Work};
-use switchboard_core::{BusinessId, ConversationId, MessageId};
+use switchboard_core::{BusinessId, ChannelName, ConversationId, IntegrationId, MessageId};
 
 use crate::common;
 pub(crate) use error::db;
@@ -117,6 +118,18 @@ impl Store for PgStore {
 
     async fn commit(&self, work: Work) -> StoreResult<Committed> {
         self.commit_unit(work).await
+    }
+
+    async fn integrations_by_ids(&self, ids: &[IntegrationId]) -> StoreResult<Vec<Integration>> {
+        self.integrations_by_id_list(ids).await
+    }
+
+    async fn active_by_accounts(
+        &self,
+        channel: &ChannelName,
+        accounts: &[String],
+    ) -> StoreResult<Vec<Integration>> {
+        self.active_by_account_list(channel, accounts).await
     }
 
     async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {

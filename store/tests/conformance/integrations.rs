@@ -16,6 +16,7 @@ conformance!(Migrated:
     an_account_active_for_one_business_is_refused_to_another_with_account_in_use,
     deactivating_wipes_secrets_and_frees_the_account_for_another_business,
     look_ups_by_account_and_webhook_secret_find_only_active_integrations,
+    bulk_look_ups_by_id_and_by_account_find_what_single_look_ups_find,
     state_error_expiry_and_webhook_time_can_be_updated,
     updating_a_missing_integration_is_not_found,
     a_business_lists_only_its_own_integrations,
@@ -158,6 +159,51 @@ async fn look_ups_by_account_and_webhook_secret_find_only_active_integrations(
             .unwrap(),
         None
     );
+}
+
+async fn bulk_look_ups_by_id_and_by_account_find_what_single_look_ups_find(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let b = business(&store, "B").await;
+    let wa = channel("whatsapp");
+    let one = connected(&store, a.id, "whatsapp", "pn-1").await;
+    let two = connected(&store, b.id, "whatsapp", "pn-2").await;
+    let bot = connected(&store, b.id, "telegram", "pn-3").await;
+    let c = business(&store, "C").await;
+    let gone = connected(&store, c.id, "whatsapp", "pn-4").await;
+    store.deactivate(gone.id, None).await.unwrap();
+
+    let sorted = |mut found: Vec<switchboard_core::domain::Integration>| {
+        found.sort_by_key(|i| i.id);
+        found
+    };
+    // By id: every one that exists, active or not; unknown ids are left out.
+    let unknown = switchboard_core::IntegrationId::new();
+    let by_id = store
+        .integrations_by_ids(&[two.id, unknown, one.id, gone.id])
+        .await
+        .unwrap();
+    let mut expected = vec![
+        one.clone(),
+        two.clone(),
+        store.integration_by_id(gone.id).await.unwrap().unwrap(),
+    ];
+    expected.sort_by_key(|i| i.id);
+    assert_eq!(sorted(by_id), expected);
+    assert!(store.integrations_by_ids(&[]).await.unwrap().is_empty());
+
+    // By account: only active ones of that channel (pn-3 is a Telegram account, pn-4 is off).
+    let accounts: Vec<String> = ["pn-1", "pn-2", "pn-3", "pn-4", "pn-9"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let by_account = store.active_by_accounts(&wa, &accounts).await.unwrap();
+    let mut expected = vec![one, two];
+    expected.sort_by_key(|i| i.id);
+    assert_eq!(sorted(by_account), expected);
+    let tg = channel("telegram");
+    let bots = store.active_by_accounts(&tg, &accounts).await.unwrap();
+    assert_eq!(bots, vec![bot]);
+    assert!(store.active_by_accounts(&wa, &[]).await.unwrap().is_empty());
 }
 
 async fn state_error_expiry_and_webhook_time_can_be_updated(store: Arc<dyn Store>) {
