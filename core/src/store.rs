@@ -599,6 +599,25 @@ pub trait Store:
         Ok(found)
     }
 
+    /// The encrypted credentials of those of these integrations that are active and hold
+    /// some ([`IntegrationStore::credentials`] for many integrations at once), in no
+    /// particular order.
+    ///
+    /// # Errors
+    /// A store failure.
+    async fn credentials_by_ids(
+        &self,
+        ids: &[IntegrationId],
+    ) -> StoreResult<Vec<(IntegrationId, EncryptedBlob)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(blob) = self.credentials(*id).await? {
+                found.push((*id, blob));
+            }
+        }
+        Ok(found)
+    }
+
     /// The active integrations of `channel` holding these accounts, in no particular order
     /// ([`IntegrationStore::active_by_account`] for many accounts at once).
     ///

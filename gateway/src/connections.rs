@@ -2,6 +2,8 @@
 //! [`NewConnection`] into an encrypted stored integration, decrypting it back into an
 //! [`IntegrationContext`] for provider calls, and rendering the status object of DESIGN §4.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::SecretString;
@@ -13,7 +15,7 @@ use switchboard_core::crypto::{Cipher, EncryptedBlob};
 use switchboard_core::domain::{Integration, IntegrationState};
 use switchboard_core::error::StoreError;
 use switchboard_core::store::{ConnectionRecord, SecretHash, Store};
-use switchboard_core::{BusinessId, ChannelName};
+use switchboard_core::{BusinessId, ChannelName, IntegrationId};
 
 /// Associated data binding stored credentials to their business and channel.
 fn credentials_context(business: BusinessId, channel: &ChannelName) -> Vec<u8> {
@@ -135,15 +137,49 @@ pub async fn context(
     let Some(blob) = store.credentials(integration.id).await? else {
         return Ok(None);
     };
+    open_context(cipher, integration, &blob).map(Some)
+}
+
+/// The integration with its credentials decrypted from `blob`.
+fn open_context(
+    cipher: &Cipher,
+    integration: Integration,
+    blob: &EncryptedBlob,
+) -> Result<IntegrationContext, StoreError> {
     let credentials = open_blob(
         cipher,
-        &blob,
+        blob,
         &credentials_context(integration.business_id, &integration.channel),
     )?;
-    Ok(Some(IntegrationContext {
+    Ok(IntegrationContext {
         integration,
         credentials,
-    }))
+    })
+}
+
+/// [`context`] for several integrations, their credentials read in one query: `None` for
+/// those without credentials.
+///
+/// # Errors
+/// A store failure, or `Corrupt` when credentials do not decrypt.
+pub async fn contexts(
+    store: &dyn Store,
+    cipher: &Cipher,
+    integrations: Vec<Integration>,
+) -> Result<HashMap<IntegrationId, Option<IntegrationContext>>, StoreError> {
+    let ids: Vec<IntegrationId> = integrations.iter().map(|i| i.id).collect();
+    let mut blobs: HashMap<IntegrationId, EncryptedBlob> =
+        store.credentials_by_ids(&ids).await?.into_iter().collect();
+    let mut contexts = HashMap::with_capacity(integrations.len());
+    for integration in integrations {
+        let id = integration.id;
+        let context = match blobs.remove(&id) {
+            Some(blob) => Some(open_context(cipher, integration, &blob)?),
+            None => None,
+        };
+        contexts.insert(id, context);
+    }
+    Ok(contexts)
 }
 
 /// Looks account ownership up for adapters' connect flows.

@@ -235,10 +235,16 @@ impl Pipeline {
             .map(|c| c.integration_id)
             .chain(loaded.messages.values().map(|m| m.integration_id))
             .collect();
-        for id in integrations {
-            loaded
-                .integrations
-                .insert(id, store.integration_by_id(id).await?);
+        let integrations: Vec<IntegrationId> = integrations.into_iter().collect();
+        if !integrations.is_empty() {
+            for id in &integrations {
+                loaded.integrations.insert(*id, None);
+            }
+            for integration in store.integrations_by_ids(&integrations).await? {
+                loaded
+                    .integrations
+                    .insert(integration.id, Some(integration));
+            }
         }
         Ok(loaded)
     }
@@ -416,17 +422,23 @@ impl Pipeline {
         ) {
             return Ok(SendStep::Finished(Outcome::Postpone(wait)));
         }
-        let context = match loaded.contexts.get(&integration.id) {
-            Some(context) => context.clone(),
-            None => {
-                let store = self.app.store.as_ref();
-                let context = connections::context(store, &self.app.cipher, integration.clone())
-                    .await?
-                    .map(Arc::new);
-                loaded.contexts.insert(integration.id, context.clone());
-                context
+        if !loaded.contexts.contains_key(&integration.id) {
+            // The first send of the batch that gets this far reads the credentials of every
+            // integration the batch names, in one query.
+            let wanted: Vec<Integration> = loaded
+                .integrations
+                .values()
+                .flatten()
+                .filter(|i| !loaded.contexts.contains_key(&i.id))
+                .cloned()
+                .collect();
+            let store = self.app.store.as_ref();
+            let read = connections::contexts(store, &self.app.cipher, wanted).await?;
+            for (id, context) in read {
+                loaded.contexts.insert(id, context.map(Arc::new));
             }
-        };
+        }
+        let context = loaded.contexts.get(&integration.id).cloned().flatten();
         let Some(context) = context else {
             let reason = "the channel has no credentials";
             return Ok(SendStep::Finished(fail(work, id, "not_connected", reason)));

@@ -350,6 +350,31 @@ impl PgStore {
         rows.iter().map(integration).collect()
     }
 
+    /// One query for [`switchboard_core::store::Store::credentials_by_ids`].
+    pub(super) async fn credentials_by_id_list(
+        &self,
+        ids: &[IntegrationId],
+    ) -> StoreResult<Vec<(IntegrationId, EncryptedBlob)>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(IntegrationId::as_uuid).collect();
+        let rows: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, credentials FROM channel_integrations \
+             WHERE id = ANY($1) AND is_active AND credentials IS NOT NULL",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, blob)| {
+                (
+                    IntegrationId::from_uuid(id),
+                    EncryptedBlob::from_stored(blob),
+                )
+            })
+            .collect())
+    }
+
     /// One query for [`switchboard_core::store::Store::active_by_accounts`].
     pub(super) async fn active_by_account_list(
         &self,

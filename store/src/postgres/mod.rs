@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::StoreError;
+use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::Integration;
 use switchboard_core::store::{Committed, Conversation, Message, Store, StoreResult, Work};
 use switchboard_core::{BusinessId, ChannelName, ConversationId, IntegrationId, MessageId};
@@ -132,6 +133,13 @@ impl Store for PgStore {
 
     async fn integrations_by_ids(&self, ids: &[IntegrationId]) -> StoreResult<Vec<Integration>> {
         self.integrations_by_id_list(ids).await
+    }
+
+    async fn credentials_by_ids(
+        &self,
+        ids: &[IntegrationId],
+    ) -> StoreResult<Vec<(IntegrationId, EncryptedBlob)>> {
+        self.credentials_by_id_list(ids).await
     }
 
     async fn active_by_accounts(

@@ -16,7 +16,7 @@ conformance!(Migrated:
     an_account_active_for_one_business_is_refused_to_another_with_account_in_use,
     deactivating_wipes_secrets_and_frees_the_account_for_another_business,
     look_ups_by_account_and_webhook_secret_find_only_active_integrations,
-    bulk_look_ups_by_id_and_by_account_find_what_single_look_ups_find,
+    bulk_look_ups_find_what_single_look_ups_find,
     state_error_expiry_and_webhook_time_can_be_updated,
     updating_a_missing_integration_is_not_found,
     a_business_lists_only_its_own_integrations,
@@ -161,7 +161,7 @@ async fn look_ups_by_account_and_webhook_secret_find_only_active_integrations(
     );
 }
 
-async fn bulk_look_ups_by_id_and_by_account_find_what_single_look_ups_find(store: Arc<dyn Store>) {
+async fn bulk_look_ups_find_what_single_look_ups_find(store: Arc<dyn Store>) {
     let a = business(&store, "A").await;
     let b = business(&store, "B").await;
     let wa = channel("whatsapp");
@@ -197,13 +197,35 @@ async fn bulk_look_ups_by_id_and_by_account_find_what_single_look_ups_find(store
         .map(str::to_owned)
         .collect();
     let by_account = store.active_by_accounts(&wa, &accounts).await.unwrap();
-    let mut expected = vec![one, two];
+    let mut expected = vec![one.clone(), two];
     expected.sort_by_key(|i| i.id);
     assert_eq!(sorted(by_account), expected);
     let tg = channel("telegram");
     let bots = store.active_by_accounts(&tg, &accounts).await.unwrap();
-    assert_eq!(bots, vec![bot]);
+    assert_eq!(bots, vec![bot.clone()]);
     assert!(store.active_by_accounts(&wa, &[]).await.unwrap().is_empty());
+
+    // Credentials: those of active integrations only, the same bytes as one by one.
+    let mut blobs = store
+        .credentials_by_ids(&[one.id, gone.id, bot.id, unknown])
+        .await
+        .unwrap();
+    blobs.sort_by_key(|(id, _)| *id);
+    let mut expected = Vec::new();
+    for id in [one.id, bot.id] {
+        expected.push((id, store.credentials(id).await.unwrap().unwrap()));
+    }
+    expected.sort_by_key(|(id, _)| *id);
+    let bytes = |list: &[(
+        switchboard_core::IntegrationId,
+        switchboard_core::crypto::EncryptedBlob,
+    )]| {
+        list.iter()
+            .map(|(id, blob)| (*id, blob.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&blobs), bytes(&expected));
+    assert!(store.credentials_by_ids(&[]).await.unwrap().is_empty());
 }
 
 async fn state_error_expiry_and_webhook_time_can_be_updated(store: Arc<dyn Store>) {
