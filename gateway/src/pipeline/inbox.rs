@@ -160,7 +160,7 @@ impl Pipeline {
             Some(parsed) => parsed,
             None => parse(adapter.as_ref(), event, known.as_ref()),
         };
-        let inbound = match parsed {
+        let mut inbound = match parsed {
             Ok(inbound) => inbound,
             Err(error) => {
                 tracing::warn!(event_id = %event.id, %error, "quarantined a webhook body that does not parse");
@@ -170,7 +170,8 @@ impl Pipeline {
             }
         };
         let mut unrouted = 0;
-        for item in &inbound {
+        let items = inbound.len();
+        for item in &mut inbound {
             let Some(integration) = self.route(event, item, routes).await? else {
                 unrouted += 1;
                 continue;
@@ -192,7 +193,7 @@ impl Pipeline {
                 }
             }
         }
-        let finished = if unrouted > 0 && unrouted == inbound.len() {
+        let finished = if unrouted > 0 && unrouted == items {
             let why = "no active integration holds the account named in the body";
             (event.id, InboxState::Unrouted, Some(why.into()))
         } else {
@@ -311,12 +312,12 @@ impl Pipeline {
     /// An inbound message to store once; one that wants a reply gets one respond job — also
     /// when it is a repeat: a process that died between storing the message and queueing its
     /// reply left it unanswered, and this redelivery or re-run must finish the job. The dedupe
-    /// key keeps it to one reply.
+    /// key keeps it to one reply. The message's raw JSON moves into the stored payload.
     fn arrival(
         &self,
         adapter: &dyn ChannelAdapter,
         integration: &Integration,
-        message: &InboundMessage,
+        message: &mut InboundMessage,
     ) -> Arrival {
         let window = adapter.descriptor().capabilities.reply_window;
         let window_expires_at = window
@@ -363,8 +364,11 @@ impl Pipeline {
                 "media": message.media,
                 "reply_to": message.reply_to,
                 "thread_id": message.thread_id,
-                "raw": message.raw,
         });
+        // The raw JSON is moved, not copied: the parsed message is not used after this.
+        if let Some(fields) = payload.as_object_mut() {
+            fields.insert("raw".into(), std::mem::take(&mut message.raw));
+        }
         make_storable(&mut payload);
         Arrival {
             conversation: ConversationUpsert {
