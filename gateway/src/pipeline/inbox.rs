@@ -54,14 +54,14 @@ struct Routes {
 }
 
 impl Pipeline {
-    /// Claims one batch of inbox rows and applies it.
+    /// Claims one batch of at most `limit` inbox rows and applies it.
     ///
     /// # Errors
     /// A store failure while claiming.
-    pub async fn drain_inbox_once(&self) -> Result<Drained, StoreError> {
+    pub async fn drain_inbox_once(&self, limit: u32) -> Result<Drained, StoreError> {
         let store = self.app.store.as_ref();
         let events = store
-            .claim_webhook_events(self.settings.batch, self.settings.lease, Utc::now())
+            .claim_webhook_events(limit, self.settings.lease, Utc::now())
             .await?;
         let mut drained = Drained {
             claimed: events.len(),

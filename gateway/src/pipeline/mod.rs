@@ -47,6 +47,10 @@ const INGEST_FLOOD_RATE: f64 = 4_000.0;
 /// replies keep flowing during a flood.
 const MAX_INGEST_DEFERRAL: Duration = Duration::from_secs(1);
 
+/// During a flood the inbox worker takes this fraction of `workers.batch` per batch: a whole
+/// batch's commit, once a second, showed in the webhook path's slowest responses.
+const FLOOD_BATCH_DIVISOR: u32 = 4;
+
 /// How often a deferring inbox worker looks at the webhook rate again.
 const INGEST_SAMPLE: Duration = Duration::from_millis(10);
 
@@ -218,12 +222,21 @@ impl Pipeline {
             self.app.wake.webhooks_received(),
         );
         while !*shutdown.borrow() {
-            self.yield_to_ingest(last_batch).await;
+            let flooding = self.yield_to_ingest(last_batch).await;
             last_batch = (
                 tokio::time::Instant::now(),
                 self.app.wake.webhooks_received(),
             );
-            match self.drain_inbox_once().await.map(|drained| drained.claimed) {
+            let limit = if flooding {
+                (self.settings.batch / FLOOD_BATCH_DIVISOR).max(1)
+            } else {
+                self.settings.batch
+            };
+            match self
+                .drain_inbox_once(limit)
+                .await
+                .map(|drained| drained.claimed)
+            {
                 Ok(0) => {
                     if !self.idle(&self.app.wake.inbox, &mut shutdown).await {
                         break;
@@ -245,14 +258,17 @@ impl Pipeline {
     /// slow webhook, and what it sends is durable once acknowledged. The batches taken after a
     /// flood are fuller, so cheaper per row. On several instances each one defers to its own
     /// webhook traffic only.
-    async fn yield_to_ingest(&self, (since, received_then): (tokio::time::Instant, u64)) {
+    async fn yield_to_ingest(&self, (since, received_then): (tokio::time::Instant, u64)) -> bool {
         let until = since + MAX_INGEST_DEFERRAL;
         let (mut at, mut received) = (since, received_then);
         loop {
             let now = tokio::time::Instant::now();
             let count = self.app.wake.webhooks_received();
-            if !is_flood(count.saturating_sub(received), now.duration_since(at)) || now >= until {
-                return;
+            if !is_flood(count.saturating_sub(received), now.duration_since(at)) {
+                return false;
+            }
+            if now >= until {
+                return true;
             }
             (at, received) = (now, count);
             tokio::time::sleep(INGEST_SAMPLE).await;
