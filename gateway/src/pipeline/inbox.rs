@@ -213,18 +213,13 @@ impl Pipeline {
         routes: &mut Routes,
     ) -> Result<(), StoreError> {
         let store = self.app.store.as_ref();
-        let mut ids: Vec<IntegrationId> = events.iter().filter_map(|e| e.integration_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if !ids.is_empty() {
-            let found = store.integrations_by_ids(&ids).await?;
-            for id in ids {
-                routes.by_id.insert(id, None);
-            }
-            for integration in found.into_iter().filter(|i| i.is_active) {
-                routes.by_id.insert(integration.id, Some(integration));
-            }
-        }
+        let named = events.iter().filter_map(|e| e.integration_id);
+        let by_id = super::integrations_by_id(store, named).await?;
+        routes.by_id.extend(
+            by_id
+                .into_iter()
+                .map(|(id, found)| (id, found.filter(|i| i.is_active))),
+        );
         let mut wanted: HashMap<ChannelName, Vec<String>> = HashMap::new();
         for event in events.iter().filter(|e| e.attempts <= MAX_INBOX_ATTEMPTS) {
             let Lookup::Enabled(adapter) = self.app.registry.lookup(event.channel.as_str()) else {

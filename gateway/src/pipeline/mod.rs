@@ -12,14 +12,15 @@ pub mod responder;
 pub mod retry;
 mod sweeper;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use switchboard_core::JobId;
-use switchboard_core::domain::DeliveryStatus;
+use switchboard_core::domain::{DeliveryStatus, Integration};
 use switchboard_core::error::StoreError;
-use switchboard_core::store::{Job, JobEnd, Work};
+use switchboard_core::store::{Job, JobEnd, Store, Work};
+use switchboard_core::{IntegrationId, JobId};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
@@ -53,6 +54,23 @@ const FLOOD_BATCH_DIVISOR: u32 = 4;
 
 /// How often a deferring inbox worker looks at the webhook rate again.
 const INGEST_SAMPLE: Duration = Duration::from_millis(10);
+
+/// The integrations with these ids, read in one query: each id maps to its integration, or to
+/// `None` where there is none.
+async fn integrations_by_id(
+    store: &dyn Store,
+    ids: impl IntoIterator<Item = IntegrationId>,
+) -> Result<HashMap<IntegrationId, Option<Integration>>, StoreError> {
+    let mut found: HashMap<IntegrationId, Option<Integration>> =
+        ids.into_iter().map(|id| (id, None)).collect();
+    if !found.is_empty() {
+        let ids: Vec<IntegrationId> = found.keys().copied().collect();
+        for integration in store.integrations_by_ids(&ids).await? {
+            found.insert(integration.id, Some(integration));
+        }
+    }
+    Ok(found)
+}
 
 /// Whether `received` webhooks within `elapsed` is a flood (see [`INGEST_FLOOD_RATE`]).
 fn is_flood(received: u64, elapsed: Duration) -> bool {

@@ -7,7 +7,7 @@
 //! never took effect. A job re-run after a crash finds its message `uncertain` and does not
 //! send again — the provider's status webhook reconciles it instead of a blind repeat.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -229,23 +229,15 @@ impl Pipeline {
                 loaded.conversations.insert(conversation.id, conversation);
             }
         }
-        let integrations: HashSet<IntegrationId> = loaded
+        let named: Vec<IntegrationId> = loaded
             .conversations
             .values()
             .map(|c| c.integration_id)
             .chain(loaded.messages.values().map(|m| m.integration_id))
             .collect();
-        let integrations: Vec<IntegrationId> = integrations.into_iter().collect();
-        if !integrations.is_empty() {
-            for id in &integrations {
-                loaded.integrations.insert(*id, None);
-            }
-            for integration in store.integrations_by_ids(&integrations).await? {
-                loaded
-                    .integrations
-                    .insert(integration.id, Some(integration));
-            }
-        }
+        loaded
+            .integrations
+            .extend(super::integrations_by_id(store, named).await?);
         Ok(loaded)
     }
 

@@ -7,7 +7,7 @@ use switchboard_core::error::Conflict;
 use switchboard_core::store::{Direction, Inserted, Page, Store};
 use switchboard_core::{ConversationId, MessageId, StoreError};
 
-use crate::support::{at, change, connected, message, micros, new_id, setup, upsert};
+use crate::support::{at, change, connected, message, micros, new_id, setup, stored, upsert};
 
 conformance!(Migrated:
     a_repeated_provider_message_id_returns_the_first_message,
@@ -20,41 +20,21 @@ conformance!(Migrated:
 
 async fn a_repeated_provider_message_id_returns_the_first_message(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
-    let first = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.1"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let first = stored(&store, &c, Some("wamid.1"), DeliveryStatus::Sent).await;
     let again = store
         .insert_message(message(&c, Some("wamid.1"), DeliveryStatus::Read))
         .await;
     assert_eq!(again.unwrap(), Inserted::Duplicate(first));
     // Queued sends have no provider id yet and are all distinct.
-    new_id(
-        store
-            .insert_message(message(&c, None, DeliveryStatus::Queued))
-            .await
-            .unwrap(),
-    );
-    new_id(
-        store
-            .insert_message(message(&c, None, DeliveryStatus::Queued))
-            .await
-            .unwrap(),
-    );
+    stored(&store, &c, None, DeliveryStatus::Queued).await;
+    stored(&store, &c, None, DeliveryStatus::Queued).await;
     // The same provider id on another integration is another message.
     let other = connected(&store, i.business_id, "telegram", "bot-1").await;
     let oc = store
         .upsert_conversation(upsert(&other, "1", None, 0))
         .await
         .unwrap();
-    new_id(
-        store
-            .insert_message(message(&oc, Some("wamid.1"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    stored(&store, &oc, Some("wamid.1"), DeliveryStatus::Sent).await;
     let read = store.message(first).await.unwrap().unwrap();
     assert_eq!(read.status, DeliveryStatus::Sent);
     assert_eq!(read.kind, MessageKind::Other("poll_vote".into()));
@@ -106,12 +86,7 @@ async fn messages_are_listed_newest_first_a_page_at_a_time(store: Arc<dyn Store>
 
 async fn statuses_only_move_forward_whatever_order_they_arrive_in(store: Arc<dyn Store>) {
     let (_, c) = setup(&store).await;
-    let id = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.s"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let id = stored(&store, &c, Some("wamid.s"), DeliveryStatus::Sent).await;
     assert!(
         store
             .apply_status(change(&c, DeliveryStatus::Read, 30))
@@ -152,12 +127,7 @@ async fn statuses_only_move_forward_whatever_order_they_arrive_in(store: Arc<dyn
 
 async fn failed_keeps_its_code_and_reason_and_is_final(store: Arc<dyn Store>) {
     let (_, c) = setup(&store).await;
-    let id = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.s"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let id = stored(&store, &c, Some("wamid.s"), DeliveryStatus::Sent).await;
     store
         .apply_status(change(&c, DeliveryStatus::Delivered, 5))
         .await
@@ -178,12 +148,7 @@ async fn failed_keeps_its_code_and_reason_and_is_final(store: Arc<dyn Store>) {
     assert_eq!(read.error_code.as_deref(), Some("131047"));
     assert_eq!(read.error_reason.as_deref(), Some("Re-engagement message"));
     // A failure after read is still recorded: the doc comment lets `failed` replace any step.
-    let other = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.t"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let other = stored(&store, &c, Some("wamid.t"), DeliveryStatus::Sent).await;
     let mut read_t = change(&c, DeliveryStatus::Read, 5);
     read_t.provider_message_id = "wamid.t";
     store.apply_status(read_t.clone()).await.unwrap();
@@ -197,18 +162,8 @@ async fn failed_keeps_its_code_and_reason_and_is_final(store: Arc<dyn Store>) {
 
 async fn a_provider_id_taken_by_another_message_is_a_duplicate(store: Arc<dyn Store>) {
     let (_, c) = setup(&store).await;
-    new_id(
-        store
-            .insert_message(message(&c, Some("wamid.x"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
-    let queued = new_id(
-        store
-            .insert_message(message(&c, None, DeliveryStatus::Queued))
-            .await
-            .unwrap(),
-    );
+    stored(&store, &c, Some("wamid.x"), DeliveryStatus::Sent).await;
+    let queued = stored(&store, &c, None, DeliveryStatus::Queued).await;
     let clash = store.set_provider_message_id(queued, "wamid.x").await;
     assert!(
         matches!(clash, Err(StoreError::Conflict(Conflict::DuplicateMessage))),
@@ -224,12 +179,7 @@ async fn a_provider_id_taken_by_another_message_is_a_duplicate(store: Arc<dyn St
 
 async fn gateway_side_statuses_and_unreachable_are_set_directly(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
-    let id = new_id(
-        store
-            .insert_message(message(&c, None, DeliveryStatus::Queued))
-            .await
-            .unwrap(),
-    );
+    let id = stored(&store, &c, None, DeliveryStatus::Queued).await;
     store
         .set_message_status(id, DeliveryStatus::Uncertain, None, None)
         .await

@@ -228,6 +228,21 @@ pub async fn setup(store: &Arc<dyn Store>) -> (Integration, Conversation) {
     (i, c)
 }
 
+/// Inserts `message(c, provider_id, status)`, which must be new; its id.
+pub async fn stored(
+    store: &Arc<dyn Store>,
+    c: &Conversation,
+    provider_id: Option<&str>,
+    status: DeliveryStatus,
+) -> MessageId {
+    new_id(
+        store
+            .insert_message(message(c, provider_id, status))
+            .await
+            .unwrap(),
+    )
+}
+
 pub fn new_id(inserted: Inserted) -> MessageId {
     match inserted {
         Inserted::New(id) => id,

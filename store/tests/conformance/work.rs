@@ -11,7 +11,9 @@ use switchboard_core::store::{
 };
 use switchboard_core::{ConversationId, Integration, MessageId};
 
-use crate::support::{at, business, channel, connected, message, micros, new_id, setup, upsert};
+use crate::support::{
+    at, business, channel, connected, message, micros, new_id, setup, stored, upsert,
+};
 
 conformance!(Migrated:
     arrivals_are_stored_once_each_with_one_follow_up_even_when_repeated,
@@ -170,30 +172,10 @@ async fn status_reports_end_at_the_most_advanced_and_adopt_free_references_only(
     store: Arc<dyn Store>,
 ) {
     let (i, c) = setup(&store).await;
-    let pending = new_id(
-        store
-            .insert_message(message(&c, Some("sb:pending"), DeliveryStatus::Uncertain))
-            .await
-            .unwrap(),
-    );
-    let holder = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.taken"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
-    let blocked = new_id(
-        store
-            .insert_message(message(&c, Some("sb:blocked"), DeliveryStatus::Uncertain))
-            .await
-            .unwrap(),
-    );
-    let failing = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.f"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let pending = stored(&store, &c, Some("sb:pending"), DeliveryStatus::Uncertain).await;
+    let holder = stored(&store, &c, Some("wamid.taken"), DeliveryStatus::Sent).await;
+    let blocked = stored(&store, &c, Some("sb:blocked"), DeliveryStatus::Uncertain).await;
+    let failing = stored(&store, &c, Some("wamid.f"), DeliveryStatus::Sent).await;
     let with_ref = |pid: &str, status, secs, reference| StatusReport {
         reference: Some(reference),
         ..report(&i, pid, status, secs)
@@ -248,22 +230,11 @@ async fn status_reports_end_at_the_most_advanced_and_adopt_free_references_only(
 
 async fn accepted_sends_take_a_free_provider_id_and_never_step_back(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
-    let insert = |pid: &'static str| {
-        let store = Arc::clone(&store);
-        let c = c.clone();
-        async move {
-            new_id(
-                store
-                    .insert_message(message(&c, Some(pid), DeliveryStatus::Uncertain))
-                    .await
-                    .unwrap(),
-            )
-        }
-    };
-    let plain = insert("sb:1").await;
-    let already_read = insert("sb:2").await;
-    let clash = insert("sb:3").await;
-    let no_id = insert("sb:4").await;
+    let uncertain = DeliveryStatus::Uncertain;
+    let plain = stored(&store, &c, Some("sb:1"), uncertain).await;
+    let already_read = stored(&store, &c, Some("sb:2"), uncertain).await;
+    let clash = stored(&store, &c, Some("sb:3"), uncertain).await;
+    let no_id = stored(&store, &c, Some("sb:4"), uncertain).await;
     // The provider's reports for the second send came before its response.
     let early = Work {
         statuses: vec![StatusReport {
@@ -513,18 +484,8 @@ async fn job_ends_inbox_rows_account_events_and_webhook_times_are_applied(store:
 async fn messages_and_conversations_are_read_in_bulk_within_their_business(store: Arc<dyn Store>) {
     let (i, c) = setup(&store).await;
     let other = business(&store, "B").await;
-    let one = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.1"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
-    let two = new_id(
-        store
-            .insert_message(message(&c, Some("wamid.2"), DeliveryStatus::Sent))
-            .await
-            .unwrap(),
-    );
+    let one = stored(&store, &c, Some("wamid.1"), DeliveryStatus::Sent).await;
+    let two = stored(&store, &c, Some("wamid.2"), DeliveryStatus::Sent).await;
     let mut found: Vec<MessageId> = store
         .messages_by_ids(&[one, two, MessageId::new()])
         .await
