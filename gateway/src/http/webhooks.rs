@@ -52,7 +52,6 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    app.wake.webhook_received();
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -89,6 +88,8 @@ async fn receive(
             received_at,
         })
         .await?;
+    // Only stored webhooks count towards a flood: rejected requests cost the pipeline nothing.
+    app.wake.webhook_received();
     app.wake.inbox.notify_one();
     if let Some(id) = integration_id {
         app.store.touch_webhook(id, received_at).await?;

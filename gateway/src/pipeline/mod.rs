@@ -86,12 +86,12 @@ pub struct Wakeups {
     pub inbox: Notify,
     /// A job was queued or released.
     pub jobs: Notify,
-    /// Webhook requests received since start.
+    /// Webhooks stored since start.
     webhooks_received: std::sync::atomic::AtomicU64,
 }
 
 impl Wakeups {
-    /// Counts a webhook request, for the inbox worker's view of the webhook rate.
+    /// Counts a stored webhook, for the inbox worker's view of the webhook rate.
     pub fn webhook_received(&self) {
         self.webhooks_received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
