@@ -3,6 +3,8 @@
 //!
 //! Everything secret is a `secrecy` type, so it redacts itself in `Debug` output.
 
+use std::sync::Arc;
+
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -104,9 +106,10 @@ pub enum CipherError {
     Format,
 }
 
-/// Encrypts and decrypts credentials with the configured key.
+/// Encrypts and decrypts credentials with the configured key. Clones share one expanded key
+/// (the gateway's state is cloned per request; the key schedule is not copied with it).
 #[derive(Clone)]
-pub struct Cipher(Aes256Gcm);
+pub struct Cipher(Arc<Aes256Gcm>);
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +120,7 @@ impl std::fmt::Debug for Cipher {
 impl Cipher {
     #[must_use]
     pub fn new(key: &EncryptionKey) -> Self {
-        Self(Aes256Gcm::new(key.0.expose_secret().into()))
+        Self(Arc::new(Aes256Gcm::new(key.0.expose_secret().into())))
     }
 
     /// Encrypts with a fresh random nonce. `context` (e.g. the integration's channel) is bound
@@ -189,10 +192,33 @@ pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
 /// Checks an HMAC-SHA256 signature in constant time.
 #[must_use]
 pub fn verify_hmac_sha256(key: &[u8], body: &[u8], signature: &[u8]) -> bool {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    mac.verify_slice(signature).is_ok()
+    HmacVerifier::new(key).verify(body, signature)
+}
+
+/// An HMAC-SHA256 key prepared once (its padded blocks already hashed), for checking the
+/// signatures of many messages under one key, such as a provider's app secret.
+#[derive(Clone)]
+pub struct HmacVerifier(Hmac<Sha256>);
+
+impl std::fmt::Debug for HmacVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacVerifier([REDACTED])")
+    }
+}
+
+impl HmacVerifier {
+    #[must_use]
+    pub fn new(key: &[u8]) -> Self {
+        Self(<Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length"))
+    }
+
+    /// Whether `signature` is the HMAC-SHA256 of `body`, compared in constant time.
+    #[must_use]
+    pub fn verify(&self, body: &[u8], signature: &[u8]) -> bool {
+        let mut mac = self.0.clone();
+        mac.update(body);
+        mac.verify_slice(signature).is_ok()
+    }
 }
 
 /// Compares two byte strings in constant time (for equal lengths).
@@ -253,6 +279,12 @@ mod tests {
         assert!(!verify_hmac_sha256(b"secret", b"body ", &sig));
         assert!(!verify_hmac_sha256(b"other", b"body", &sig));
         assert!(!verify_hmac_sha256(b"secret", b"body", &sig[..31]));
+        let verifier = HmacVerifier::new(b"secret");
+        // Reusable: each check starts from the prepared key, not from the previous message.
+        assert!(verifier.verify(b"body", &sig));
+        assert!(!verifier.verify(b"body ", &sig));
+        assert!(verifier.verify(b"body", &sig));
+        assert_eq!(format!("{verifier:?}"), "HmacVerifier([REDACTED])");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use switchboard_core::adapter::{
     CallbackParams, Capabilities, ChannelDescriptor, ConnectAttempt, ConnectKind, Credentials,
     IntegrationContext, LiveStatus, NewConnection, OAuthOutcome, Rate, RateLimits, WebhookAuth,
 };
-use switchboard_core::crypto::{constant_time_eq, verify_hmac_sha256};
+use switchboard_core::crypto::{HmacVerifier, constant_time_eq};
 use switchboard_core::domain::{InboundEvent, OutboundMessage, SendFailure, SendReceipt};
 use switchboard_core::error::{AdapterError, ConnectError, ParseError, WebhookRejection};
 use switchboard_core::{ChannelAdapter, ChannelName};
@@ -31,6 +31,8 @@ pub struct WhatsAppAdapter {
     pub(crate) graph: Graph,
     pub(crate) channel: ChannelName,
     descriptor: ChannelDescriptor,
+    /// The app secret, prepared once for checking webhook signatures.
+    signatures: HmacVerifier,
 }
 
 impl WhatsAppAdapter {
@@ -60,11 +62,13 @@ impl WhatsAppAdapter {
             config.graph_base_url.clone(),
             config.graph_version.clone(),
         );
+        let signatures = HmacVerifier::new(config.app_secret.expose_secret().as_bytes());
         Self {
             config,
             graph,
             channel,
             descriptor,
+            signatures,
         }
     }
 
@@ -171,11 +175,7 @@ impl ChannelAdapter for WhatsAppAdapter {
             .and_then(|v| v.trim().strip_prefix("sha256="))
             .ok_or(WebhookRejection::Invalid(NAME))?;
         let signature = hex::decode(hex_sig).map_err(|_| WebhookRejection::Invalid(NAME))?;
-        if verify_hmac_sha256(
-            self.config.app_secret.expose_secret().as_bytes(),
-            body,
-            &signature,
-        ) {
+        if self.signatures.verify(body, &signature) {
             Ok(WebhookAuth::Verified)
         } else {
             Err(WebhookRejection::Invalid(NAME))

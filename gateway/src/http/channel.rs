@@ -1,10 +1,9 @@
 //! The [`Channel`] extractor: resolves the `{channel}` path segment to an enabled adapter, or
 //! answers `404 unknown_channel` / `404 channel_disabled`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use switchboard_core::ChannelAdapter;
 use switchboard_core::registry::Lookup;
@@ -23,14 +22,18 @@ impl FromRequestParts<AppState> for Channel {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        // Borrowed from the matched route: no map of owned strings per request.
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::UnknownChannel(String::new()))?;
-        let name = params.get("channel").cloned().unwrap_or_default();
-        match state.registry.lookup(&name) {
+        let name = params
+            .iter()
+            .find_map(|(key, value)| (key == "channel").then_some(value))
+            .unwrap_or_default();
+        match state.registry.lookup(name) {
             Lookup::Enabled(adapter) => Ok(Self(adapter)),
-            Lookup::Disabled => Err(ApiError::ChannelDisabled(name)),
-            Lookup::Unknown => Err(ApiError::UnknownChannel(name)),
+            Lookup::Disabled => Err(ApiError::ChannelDisabled(name.to_owned())),
+            Lookup::Unknown => Err(ApiError::UnknownChannel(name.to_owned())),
         }
     }
 }
