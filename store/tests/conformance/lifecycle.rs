@@ -146,3 +146,75 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// The inbox writer keeps one connection. When PostgreSQL ends it (a restart, an idle
+/// timeout, an administrator), the batch on it fails and is reported to its callers (the
+/// provider gets an error and delivers again); the next batch is stored on a new connection.
+#[tokio::test]
+async fn postgres_inbox_writer_recovers_from_a_lost_connection() {
+    use switchboard_core::store::NewWebhookEvent;
+
+    let Some(mut admin) = pg_admin().await else {
+        return;
+    };
+    let name = format!("sb_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&pg_url()).unwrap();
+    url.set_path(&name);
+    let event = |body: &'static [u8]| NewWebhookEvent {
+        channel: crate::support::channel("whatsapp"),
+        integration_id: None,
+        body: bytes::Bytes::from_static(body),
+        received_at: chrono::Utc::now(),
+    };
+    let store = switchboard_store::open(url.as_str()).await.unwrap();
+    store.migrate().await.unwrap();
+    let first = store.insert_webhook_event(event(b"first")).await.unwrap();
+    // The writer's connection is the one whose last statement was the inbox insert.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND query LIKE 'INSERT INTO webhook_events%'",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for _ in 0..500 {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND query LIKE 'INSERT INTO webhook_events%'",
+        )
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let outcome = tokio::spawn(async move {
+        assert_eq!(ended, [true], "exactly one writer connection");
+        let lost = store.insert_webhook_event(event(b"lost")).await;
+        assert!(
+            lost.is_err(),
+            "a batch on the ended connection must fail, not vanish"
+        );
+        let second = store.insert_webhook_event(event(b"second")).await.unwrap();
+        for (id, body) in [(first, &b"first"[..]), (second, &b"second"[..])] {
+            let stored = store.webhook_event(id).await.unwrap().expect("stored");
+            assert_eq!(stored.body, body);
+        }
+    })
+    .await;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
