@@ -101,6 +101,7 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
             sandbox: config.sandbox,
         }),
         wake: Arc::default(),
+        rejections: Arc::default(),
         http,
         max_attempts: config.settings.workers.max_attempts,
         session_key: Arc::new(crate::http::session::SessionKey(

@@ -17,6 +17,8 @@ pub struct AppState {
     pub web: Arc<WebSettings>,
     /// Early wake-ups for the workers (a webhook stored, a job queued).
     pub wake: Arc<crate::pipeline::Wakeups>,
+    /// Webhooks that failed authentication, logged at a bounded rate.
+    pub rejections: Arc<crate::http::rejections::Rejections>,
     /// The shared outbound HTTP client (provider calls, the responder webhook).
     pub http: reqwest::Client,
     /// Attempts of a queued send before it is dead-lettered (`workers.max_attempts`).

@@ -8,6 +8,7 @@ pub mod health;
 pub mod integrations;
 pub mod messages;
 pub mod oauth;
+pub mod rejections;
 pub mod session;
 pub mod webhooks;
 

@@ -68,7 +68,7 @@ async fn receive(State(app): State<AppState>, request: Request) -> ApiResult<Res
     let auth = channel
         .0
         .authenticate_webhook(&headers, &body)
-        .map_err(|rejection| ApiError::WebhookUnauthorized(rejection.to_string()))?;
+        .map_err(|rejection| rejected(&app, &channel, rejection.to_string()))?;
     let integration_id = match auth {
         WebhookAuth::Verified => None,
         WebhookAuth::PerIntegrationSecret(secret) => {
@@ -78,7 +78,9 @@ async fn receive(State(app): State<AppState>, request: Request) -> ApiResult<Res
                 .active_by_webhook_secret(channel.name(), hash)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::WebhookUnauthorized(
+                    rejected(
+                        &app,
+                        &channel,
                         "secret token matches no connected integration".into(),
                     )
                 })?;
@@ -101,4 +103,10 @@ async fn receive(State(app): State<AppState>, request: Request) -> ApiResult<Res
         app.store.touch_webhook(id, received_at).await?;
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], STORED).into_response())
+}
+
+/// A webhook that failed authentication: counted for the operator's log, answered `401`.
+fn rejected(app: &AppState, channel: &Channel, why: String) -> ApiError {
+    app.rejections.record(channel.name().as_str(), &why);
+    ApiError::WebhookUnauthorized(why)
 }
