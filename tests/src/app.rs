@@ -26,7 +26,7 @@ pub struct TestApp {
     /// A client that keeps cookies and does not follow redirects.
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl TestApp {
@@ -36,6 +36,19 @@ impl TestApp {
     /// # Panics
     /// When the configuration is invalid or the gateway cannot start.
     pub async fn spawn(backend: Backend, extra: &str) -> Option<Self> {
+        Self::start(backend, extra, true).await
+    }
+
+    /// Like [`TestApp::spawn`], but only the HTTP API runs: no worker drains the inbox or runs
+    /// jobs, so a test can store webhooks and then drive [`TestApp::pipeline`] step by step.
+    ///
+    /// # Panics
+    /// When the configuration is invalid or the gateway cannot start.
+    pub async fn spawn_without_workers(backend: Backend, extra: &str) -> Option<Self> {
+        Self::start(backend, extra, false).await
+    }
+
+    async fn start(backend: Backend, extra: &str, workers: bool) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
@@ -58,13 +71,17 @@ impl TestApp {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        tokio::spawn(switchboard::app::serve(
-            listener,
-            state.clone(),
-            std::sync::Arc::clone(&pipeline),
-            shutdown,
-            std::time::Duration::from_secs(5),
-        ));
+        if workers {
+            tokio::spawn(switchboard::app::serve(
+                listener,
+                state.clone(),
+                std::sync::Arc::clone(&pipeline),
+                shutdown,
+                std::time::Duration::from_secs(5),
+            ));
+        } else {
+            tokio::spawn(switchboard::app::run(listener, state.clone(), shutdown));
+        }
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -76,8 +93,14 @@ impl TestApp {
             pipeline,
             client,
             stop: Some(stop),
-            _database: database,
+            database,
         })
+    }
+
+    /// The URL of this gateway's database (a fresh one per test).
+    #[must_use]
+    pub fn database_url(&self) -> &str {
+        &self.database.url
     }
 
     /// `{base}{path}`.

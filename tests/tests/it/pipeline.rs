@@ -1,6 +1,7 @@
 //! The pipeline end to end through the `loopback` channel: inbound → stored → one automated
-//! reply sent; duplicates; order; retries; held queues; dead letters; the uncertain outcome;
-//! quarantine and replay; the conversation API and its tenant isolation.
+//! reply sent; duplicates; order; a row the database refuses; retries; held queues; dead
+//! letters; the uncertain outcome; quarantine and replay; the conversation API and its tenant
+//! isolation.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard_tests::app::LOOPBACK_SECRET;
 use switchboard_tests::channel::{attempts, delivered, refuse_tokens, sign};
-use switchboard_tests::{TestApp, eventually};
+use switchboard_tests::{Backend, TestApp, eventually};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
@@ -314,5 +315,102 @@ crate::on_both_backends! {
         let status = get(&app, &key, "/api/integrations").await.1;
         assert_eq!(status[0]["state"], "needs_reauth");
         assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 0, "flagged once");
+    }
+}
+
+/// Installs (or removes) a trigger that makes storing a message with the text `poison` fail:
+/// a row the database refuses, as a full disk or a bug would.
+async fn poison(app: &TestApp, backend: Backend, on: bool) {
+    use sqlx::Connection as _;
+    let statements: &[&str] = match (backend, on) {
+        (Backend::Postgres, true) => &[
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'poisoned message'; END $$",
+            "CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW \
+             WHEN (NEW.text = 'poison') EXECUTE FUNCTION poison()",
+        ],
+        (Backend::Postgres, false) => &["DROP TRIGGER poison ON messages"],
+        (Backend::Sqlite, true) => &["CREATE TRIGGER poison BEFORE INSERT ON messages \
+             WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned message'); END"],
+        (Backend::Sqlite, false) => &["DROP TRIGGER poison"],
+    };
+    match backend {
+        Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(app.database_url())
+                .await
+                .unwrap();
+            for statement in statements {
+                sqlx::raw_sql(statement)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+        Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(app.database_url())
+                .await
+                .unwrap();
+            for statement in statements {
+                sqlx::raw_sql(statement)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn inbound_texts(thread: &[Value]) -> Vec<String> {
+    // The thread lists the newest first; oldest first reads better in assertions.
+    thread
+        .iter()
+        .rev()
+        .filter(|m| m["direction"] == "inbound")
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+crate::on_both_backends! {
+    async fn a_row_the_database_refuses_holds_up_only_itself_and_the_later_rows_of_its_chat(backend: Backend) {
+        // No workers: the four webhooks are stored first and then drained as one batch.
+        let Some(app) = TestApp::spawn_without_workers(backend, "[workers]\nlease_secs = 5\n").await else { return };
+        let (_, key) = app.tenant("Acme").await;
+        let account = unique("acct");
+        connect(&app, &key, &account).await;
+        poison(&app, backend, true).await;
+        inbound(&app, &json!([message(&account, "p1", "alice", "hello")])).await;
+        inbound(&app, &json!([message(&account, "p2", "bob", "poison")])).await;
+        inbound(&app, &json!([message(&account, "p3", "bob", "after the poison")])).await;
+        inbound(&app, &json!([message(&account, "p4", "carol", "hi")])).await;
+
+        let first = app.pipeline.drain_inbox_once(10).await.unwrap();
+        assert_eq!((first.claimed, first.finished), (4, 2), "{first:?}");
+        assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
+        assert_eq!(inbound_texts(&thread(&app, &key, "carol").await), ["hi"]);
+        // The refused row is not stored, and the row after it in the same chat waits for it.
+        assert!(inbound_texts(&thread(&app, &key, "bob").await).is_empty());
+        let replies_to = |who: &'static str| delivered(&account).iter().filter(|d| d.to == who).count();
+        eventually("alice and carol answered", || async {
+            app.pipeline.run_jobs_once("test").await.unwrap();
+            replies_to("alice") == 1 && replies_to("carol") == 1
+        })
+        .await;
+        assert_eq!(replies_to("bob"), 0);
+
+        // Repaired: both rows come back when their lease ends, in their order.
+        poison(&app, backend, false).await;
+        tokio::time::sleep(Duration::from_millis(5_200)).await;
+        let second = app.pipeline.drain_inbox_once(10).await.unwrap();
+        assert_eq!((second.claimed, second.finished), (2, 2), "{second:?}");
+        assert_eq!(inbound_texts(&thread(&app, &key, "bob").await), ["poison", "after the poison"]);
+        eventually("bob answered twice", || async {
+            app.pipeline.run_jobs_once("test").await.unwrap();
+            replies_to("bob") == 2
+        })
+        .await;
+        // Nothing was stored or answered twice because of the failed attempt.
+        assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
+        assert_eq!((replies_to("alice"), replies_to("carol")), (1, 1));
+        assert_eq!(app.pipeline.drain_inbox_once(10).await.unwrap().claimed, 0);
     }
 }
