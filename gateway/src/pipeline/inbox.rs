@@ -5,11 +5,14 @@
 //! integration) or `quarantined` (not the provider's format; kept for replay).
 //!
 //! A batch whose unit fails is applied again row by row, so one row that cannot be stored holds
-//! up only itself (and later rows of its chat, which must wait for it). A row whose processing
+//! up only itself and the later rows of its chat, which must wait for it: in its batch, and
+//! until its lease ends in later batches too ([`HeldChats`]). A row whose processing
 //! fails is left leased: the lease runs out and the row is tried again, so nothing acknowledged
 //! is ever dropped. A row that keeps failing is quarantined after [`MAX_INBOX_ATTEMPTS`].
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::json;
@@ -53,6 +56,69 @@ struct Routes {
     parsed: HashMap<EventId, Result<Vec<InboundEvent>, ParseError>>,
 }
 
+/// The chats a planned row brings messages to.
+fn chats_of(work: &Work) -> Vec<(IntegrationId, String)> {
+    work.arrivals
+        .iter()
+        .map(|a| {
+            (
+                a.conversation.integration_id,
+                a.conversation.external_chat_id.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Chats with a row that failed and waits for its lease to end (the *blocker*), so that rows
+/// of the same chat claimed in later batches do not overtake it: they are left leased too and
+/// come back after their own lease. A hold ends when its blocker is applied or when the
+/// blocker's lease has run out (it can be claimed again, ahead of the later rows). The holds
+/// are this process's: another instance does not know of the failure. A row held back again and
+/// again counts attempts like a failing one and ends in quarantine, replayable, with it.
+#[derive(Debug, Default)]
+pub(crate) struct HeldChats(Mutex<HashMap<(IntegrationId, String), (EventId, Instant)>>);
+
+impl HeldChats {
+    fn hold(&self, blocker: EventId, chats: &[(IntegrationId, String)], until: Instant) {
+        let mut held = self.lock();
+        for chat in chats {
+            held.entry(chat.clone()).or_insert((blocker, until));
+        }
+    }
+
+    /// Whether `event`, planned as `work`, must wait for another row's retry.
+    fn holds_back(&self, event: EventId, work: &Work) -> bool {
+        if work.arrivals.is_empty() {
+            return false;
+        }
+        let mut held = self.lock();
+        if held.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        held.retain(|_, (_, until)| *until > now);
+        chats_of(work)
+            .iter()
+            .any(|chat| held.get(chat).is_some_and(|(blocker, _)| *blocker != event))
+    }
+
+    /// The rows in `applied` are stored: the holds they caused end.
+    fn release(&self, applied: &[EventId]) {
+        let mut held = self.lock();
+        if !held.is_empty() {
+            held.retain(|_, (blocker, _)| !applied.contains(blocker));
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(IntegrationId, String), (EventId, Instant)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 impl Pipeline {
     /// Claims one batch of at most `limit` inbox rows and applies it.
     ///
@@ -75,13 +141,20 @@ impl Pipeline {
         let mut routes = Routes::default();
         self.prefetch(&events, &mut routes).await?;
         let mut unit = Work::default();
+        let mut applied = Vec::with_capacity(events.len());
         for event in &events {
-            unit.append(self.plan(event, &mut routes).await?);
+            let work = self.plan(event, &mut routes).await?;
+            if self.held_chats.holds_back(event.id, &work) {
+                continue;
+            }
+            unit.append(work);
+            applied.push(event.id);
         }
         match store.commit(unit).await {
             Ok(committed) => {
-                drained.finished = events.len();
+                drained.finished = applied.len();
                 drained.jobs_created = committed.jobs_created;
+                self.held_chats.release(&applied);
             }
             Err(error) => {
                 tracing::warn!(%error, rows = events.len(), "a batch of inbox rows failed as a whole; applying its rows one by one");
@@ -111,26 +184,23 @@ impl Pipeline {
                     return;
                 }
             };
-            let chats: Vec<(IntegrationId, String)> = work
-                .arrivals
-                .iter()
-                .map(|a| {
-                    (
-                        a.conversation.integration_id,
-                        a.conversation.external_chat_id.clone(),
-                    )
-                })
-                .collect();
-            if chats.iter().any(|chat| blocked_chats.contains(chat)) {
+            let chats = chats_of(&work);
+            if chats.iter().any(|chat| blocked_chats.contains(chat))
+                || self.held_chats.holds_back(event.id, &work)
+            {
                 continue;
             }
             match self.app.store.commit(work).await {
                 Ok(committed) => {
                     drained.finished += 1;
                     drained.jobs_created += committed.jobs_created;
+                    self.held_chats.release(&[event.id]);
                 }
                 Err(error) => {
                     tracing::error!(event_id = %event.id, %error, "inbox event not processed; it will be retried");
+                    // Until its lease ends, later rows of its chats wait in later batches too.
+                    self.held_chats
+                        .hold(event.id, &chats, Instant::now() + self.settings.lease);
                     blocked_chats.extend(chats);
                 }
             }

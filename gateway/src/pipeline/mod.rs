@@ -135,6 +135,8 @@ pub struct Pipeline {
     responder: Arc<dyn Responder>,
     responder_enabled: bool,
     governor: Governor,
+    /// Chats held back after a row of theirs failed (see `inbox.rs`).
+    held_chats: inbox::HeldChats,
     /// Bounds the provider and responder calls in flight (see [`MAX_CONCURRENT_CALLS`]).
     calls: tokio::sync::Semaphore,
     /// The database to `LISTEN` on for other instances' wake-ups (PostgreSQL only).
@@ -164,6 +166,7 @@ impl Pipeline {
             responder,
             responder_enabled,
             governor: Governor::default(),
+            held_chats: inbox::HeldChats::default(),
             calls: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
             listen_url,
         })

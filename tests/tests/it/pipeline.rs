@@ -396,16 +396,26 @@ crate::on_both_backends! {
         })
         .await;
         assert_eq!(replies_to("bob"), 0);
+        // A later row of that chat, in a later batch, waits as well; other chats do not.
+        inbound(&app, &json!([message(&account, "p5", "bob", "later still")])).await;
+        inbound(&app, &json!([message(&account, "p6", "dave", "unrelated")])).await;
+        let held = app.pipeline.drain_inbox_once(10).await.unwrap();
+        assert_eq!((held.claimed, held.finished), (2, 1), "{held:?}");
+        assert!(inbound_texts(&thread(&app, &key, "bob").await).is_empty());
+        assert_eq!(inbound_texts(&thread(&app, &key, "dave").await), ["unrelated"]);
 
-        // Repaired: both rows come back when their lease ends, in their order.
+        // Repaired: the rows come back when their leases end, in their order.
         poison(&app, backend, false).await;
-        tokio::time::sleep(Duration::from_millis(5_200)).await;
+        tokio::time::sleep(Duration::from_millis(5_300)).await;
         let second = app.pipeline.drain_inbox_once(10).await.unwrap();
-        assert_eq!((second.claimed, second.finished), (2, 2), "{second:?}");
-        assert_eq!(inbound_texts(&thread(&app, &key, "bob").await), ["poison", "after the poison"]);
-        eventually("bob answered twice", || async {
+        assert_eq!((second.claimed, second.finished), (3, 3), "{second:?}");
+        assert_eq!(
+            inbound_texts(&thread(&app, &key, "bob").await),
+            ["poison", "after the poison", "later still"]
+        );
+        eventually("bob answered three times", || async {
             app.pipeline.run_jobs_once("test").await.unwrap();
-            replies_to("bob") == 2
+            replies_to("bob") == 3
         })
         .await;
         // Nothing was stored or answered twice because of the failed attempt.
