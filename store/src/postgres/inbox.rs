@@ -198,8 +198,8 @@ fn spawn_writer(pool: &PgPool) -> mpsc::Sender<Pending> {
 /// back to the pool (which tests it) and the next batch takes another.
 async fn write(pool: PgPool, mut queue: mpsc::Receiver<Pending>) {
     let mut held: Option<PoolConnection<Postgres>> = None;
-    while let Some(batch) = next_batch(&mut queue).await {
-        let outcome = insert_held(&pool, &mut held, &batch).await;
+    while let Some((batch, bytes)) = next_batch(&mut queue).await {
+        let outcome = insert_held(&pool, &mut held, &batch, bytes).await;
         for pending in batch {
             let _ = pending.done.send(match &outcome {
                 Ok(()) => Ok(()),
@@ -209,8 +209,9 @@ async fn write(pool: PgPool, mut queue: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Waits for one row, then takes whatever else is already waiting, up to the caps.
-async fn next_batch(queue: &mut mpsc::Receiver<Pending>) -> Option<Vec<Pending>> {
+/// Waits for one row, then takes whatever else is already waiting, up to the caps; returns the
+/// rows and their body bytes.
+async fn next_batch(queue: &mut mpsc::Receiver<Pending>) -> Option<(Vec<Pending>, usize)> {
     let first = queue.recv().await?;
     let mut bytes = first.event.body.len();
     let mut batch = vec![first];
@@ -219,14 +220,16 @@ async fn next_batch(queue: &mut mpsc::Receiver<Pending>) -> Option<Vec<Pending>>
         bytes += next.event.body.len();
         batch.push(next);
     }
-    Some(batch)
+    Some((batch, bytes))
 }
 
-/// Inserts `batch` on the writer's own connection, taking one from the pool if it has none.
+/// Inserts `batch` (`bytes` of bodies) on the writer's own connection, taking one from the
+/// pool if it has none.
 async fn insert_held(
     pool: &PgPool,
     held: &mut Option<PoolConnection<Postgres>>,
     batch: &[Pending],
+    bytes: usize,
 ) -> StoreResult<()> {
     let connection = match held {
         Some(connection) => connection,
@@ -235,7 +238,7 @@ async fn insert_held(
     let outcome = insert_rows(&mut **connection, batch).await;
     if outcome.is_err() {
         *held = None;
-    } else if batch_bytes(batch) > SHRINK_AFTER_BYTES {
+    } else if bytes > SHRINK_AFTER_BYTES {
         // As the pool does on release: a batch of large bodies leaves large buffers behind.
         sqlx::Connection::shrink_buffers(&mut **connection);
     }
@@ -244,10 +247,6 @@ async fn insert_held(
 
 /// Body bytes after which the writer's connection gives its buffers back.
 const SHRINK_AFTER_BYTES: usize = 1 << 20;
-
-fn batch_bytes(batch: &[Pending]) -> usize {
-    batch.iter().map(|p| p.event.body.len()).sum()
-}
 
 /// One statement, hence one transaction, for the whole batch.
 async fn insert_rows(executor: impl PgExecutor<'_>, batch: &[Pending]) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use switchboard_core::StoreError;
 use switchboard_core::store::Store;
 
-use crate::support::{TempDir, business, pg_admin, pg_url};
+use crate::support::{TempDir, business, database_url, in_postgres_database, pg_admin, pg_url};
 
 conformance!(Fresh: ready_fails_before_migrate_and_succeeds_after, migrating_twice_is_harmless);
 
@@ -80,18 +80,8 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
     use switchboard_core::store::{NewJob, NewWebhookEvent};
     use switchboard_store::Topic;
 
-    let Some(mut admin) = pg_admin().await else {
-        return;
-    };
-    let name = format!("sb_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&pg_url()).unwrap();
-    url.set_path(&name);
-    let outcome = tokio::spawn({
-        let url = url.to_string();
+    in_postgres_database(|name| {
+        let url = database_url(&name);
         async move {
             let store = switchboard_store::open(&url).await.unwrap();
             store.migrate().await.unwrap();
@@ -138,13 +128,6 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
         }
     })
     .await;
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 /// The inbox writer keeps one connection. When PostgreSQL ends it (a restart, an idle
@@ -154,49 +137,42 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
 async fn postgres_inbox_writer_recovers_from_a_lost_connection() {
     use switchboard_core::store::NewWebhookEvent;
 
-    let Some(mut admin) = pg_admin().await else {
-        return;
-    };
-    let name = format!("sb_t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&pg_url()).unwrap();
-    url.set_path(&name);
-    let event = |body: &'static [u8]| NewWebhookEvent {
-        channel: crate::support::channel("whatsapp"),
-        integration_id: None,
-        body: bytes::Bytes::from_static(body),
-        received_at: chrono::Utc::now(),
-    };
-    let store = switchboard_store::open(url.as_str()).await.unwrap();
-    store.migrate().await.unwrap();
-    let first = store.insert_webhook_event(event(b"first")).await.unwrap();
-    // The writer's connection is the one whose last statement was the inbox insert.
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+    in_postgres_database(|name| async move {
+        let mut admin = pg_admin()
+            .await
+            .expect("reachable: the database was just created");
+        let event = |body: &'static [u8]| NewWebhookEvent {
+            channel: crate::support::channel("whatsapp"),
+            integration_id: None,
+            body: bytes::Bytes::from_static(body),
+            received_at: chrono::Utc::now(),
+        };
+        let store = switchboard_store::open(&database_url(&name)).await.unwrap();
+        store.migrate().await.unwrap();
+        let first = store.insert_webhook_event(event(b"first")).await.unwrap();
+        // The writer's connection is the one whose last statement was the inbox insert.
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = $1 AND query LIKE 'INSERT INTO webhook_events%'",
-    )
-    .bind(&name)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    for _ in 0..500 {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = $1 AND query LIKE 'INSERT INTO webhook_events%'",
         )
         .bind(&name)
-        .fetch_one(&mut admin)
+        .fetch_all(&mut admin)
         .await
         .unwrap();
-        if left == 0 {
-            break;
+        for _ in 0..500 {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND query LIKE 'INSERT INTO webhook_events%'",
+            )
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let outcome = tokio::spawn(async move {
         assert_eq!(ended, [true], "exactly one writer connection");
         let lost = store.insert_webhook_event(event(b"lost")).await;
         assert!(
@@ -210,11 +186,4 @@ async fn postgres_inbox_writer_recovers_from_a_lost_connection() {
         }
     })
     .await;
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

@@ -106,10 +106,34 @@ fn redacted(url: &str) -> String {
     )
 }
 
-/// Runs `test` on a database of its own, dropped afterwards whatever the outcome.
+/// Runs `test` on a store of its own, on a database dropped afterwards whatever the outcome.
 pub async fn on_postgres<F, Fut>(prepare: Prepare, test: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    in_postgres_database(move |name| async move {
+        let options = PgConnectOptions::from_str(&pg_url())
+            .expect("URL")
+            .database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .expect("connect to the test database");
+        let store: Arc<dyn Store> = Arc::new(PgStore::from_pool(pool.clone()));
+        test(prepared(store, prepare).await).await;
+        pool.close().await;
+    })
+    .await;
+}
+
+/// Runs `test` with the name of a new, empty PostgreSQL database (see [`database_url`]), which
+/// is dropped afterwards whatever the outcome. Skipped when PostgreSQL is unreachable.
+pub async fn in_postgres_database<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(mut admin) = pg_admin().await else {
@@ -120,18 +144,7 @@ where
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let options = PgConnectOptions::from_str(&pg_url())
-        .expect("URL")
-        .database(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(5)
-        .test_before_acquire(false)
-        .connect_with(options)
-        .await
-        .expect("connect to the test database");
-    let store: Arc<dyn Store> = Arc::new(PgStore::from_pool(pool.clone()));
-    let outcome = tokio::spawn(test(prepared(store, prepare).await)).await;
-    pool.close().await;
+    let outcome = tokio::spawn(test(name.clone())).await;
     sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await
@@ -139,6 +152,13 @@ where
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// The URL of the database `name` on the test server.
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&pg_url()).expect("URL");
+    url.set_path(name);
+    url.to_string()
 }
 
 /// A fixed instant plus `secs` seconds, with sub-microsecond noise that the store truncates.

@@ -322,42 +322,32 @@ crate::on_both_backends! {
 /// a row the database refuses, as a full disk or a bug would.
 async fn poison(app: &TestApp, backend: Backend, on: bool) {
     use sqlx::Connection as _;
-    let statements: &[&str] = match (backend, on) {
-        (Backend::Postgres, true) => &[
+    let sql = match (backend, on) {
+        (Backend::Postgres, true) => {
             "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'poisoned message'; END $$",
-            "CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW \
-             WHEN (NEW.text = 'poison') EXECUTE FUNCTION poison()",
-        ],
-        (Backend::Postgres, false) => &["DROP TRIGGER poison ON messages"],
-        (Backend::Sqlite, true) => &["CREATE TRIGGER poison BEFORE INSERT ON messages \
-             WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned message'); END"],
-        (Backend::Sqlite, false) => &["DROP TRIGGER poison"],
+             $$ BEGIN RAISE EXCEPTION 'poisoned message'; END $$; \
+             CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW \
+             WHEN (NEW.text = 'poison') EXECUTE FUNCTION poison()"
+        }
+        (Backend::Postgres, false) => "DROP TRIGGER poison ON messages",
+        (Backend::Sqlite, true) => {
+            "CREATE TRIGGER poison BEFORE INSERT ON messages \
+             WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned message'); END"
+        }
+        (Backend::Sqlite, false) => "DROP TRIGGER poison",
     };
-    match backend {
+    let url = app.database_url();
+    let outcome = match backend {
         Backend::Postgres => {
-            let mut connection = sqlx::PgConnection::connect(app.database_url())
-                .await
-                .unwrap();
-            for statement in statements {
-                sqlx::raw_sql(statement)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
+            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut connection).await.map(drop)
         }
         Backend::Sqlite => {
-            let mut connection = sqlx::SqliteConnection::connect(app.database_url())
-                .await
-                .unwrap();
-            for statement in statements {
-                sqlx::raw_sql(statement)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
+            let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut connection).await.map(drop)
         }
-    }
+    };
+    outcome.unwrap();
 }
 
 fn inbound_texts(thread: &[Value]) -> Vec<String> {
