@@ -1,6 +1,7 @@
-//! Cross-instance wake-ups on PostgreSQL: triggers `pg_notify` on `switchboard_inbox` when a
-//! webhook is stored and on `switchboard_jobs` when a job becomes pending; a [`Subscription`]
-//! listens for both. SQLite serves one instance, whose in-process wake-ups suffice.
+//! Cross-instance wake-ups on PostgreSQL: `pg_notify` on `switchboard_inbox` when webhooks are
+//! stored (by the inbox writer, at most once per 10 ms and once after the last batch) and on
+//! `switchboard_jobs` when a job becomes pending (by a trigger); a [`Subscription`] listens for
+//! both. SQLite serves one instance, whose in-process wake-ups suffice.
 
 use sqlx::postgres::PgListener;
 use switchboard_core::StoreError;
@@ -14,7 +15,7 @@ pub enum Topic {
     Jobs,
 }
 
-const INBOX: &str = "switchboard_inbox";
+pub(crate) const INBOX: &str = "switchboard_inbox";
 const JOBS: &str = "switchboard_jobs";
 
 /// A `LISTEN` on both channels. It reconnects by itself after a lost connection.

@@ -12,6 +12,7 @@ use sqlx::{PgExecutor, PgPool, Postgres};
 use switchboard_core::store::{InboxState, InboxStore, NewWebhookEvent, StoreResult, WebhookEvent};
 use switchboard_core::{EventId, IntegrationId, StoreError};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{PgStore, db, get, get_ts, one_row, ts};
@@ -145,6 +146,9 @@ impl InboxStore for PgStore {
 /// commit. Batches form while the previous commit is in flight; nothing waits on a timer, so a
 /// lone request costs about what a plain insert does. A failed batch fails every caller in it.
 ///
+/// The writer also announces new rows to the workers of every instance (`NOTIFY` on the inbox
+/// channel, see [`crate::notify`]), at most once per [`NOTIFY_INTERVAL`] ([`Announcements`]).
+///
 /// The writer starts with the first insert, in the caller's runtime, and stops when the last
 /// clone of the store (holding the queue's sender) is dropped.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +178,7 @@ impl InboxWriter {
         if let Err(mpsc::error::SendError(pending)) = queue.send(Pending { id, event, done }).await
         {
             // The writer's runtime has ended; this caller's own runtime still works.
-            return insert_rows(pool, std::slice::from_ref(&pending)).await;
+            return insert_rows(pool, std::slice::from_ref(&pending), Announce::Yes).await;
         }
         committed
             .await
@@ -190,7 +194,7 @@ fn spawn_writer(pool: &PgPool) -> mpsc::Sender<Pending> {
 
 /// One writer: while its commit is in flight the next batch forms in the queue. (Two or four
 /// writers measured no faster: the WAL flush is the limit, and PostgreSQL already shares one
-/// flush among concurrent commits.)
+/// flush among concurrent commits. Two in flight with commits kept in order measured slower.)
 ///
 /// The writer keeps one pooled connection for itself instead of taking one per batch: a
 /// connection returned to the pool is pinged (a round trip) before it is idle again, once per
@@ -198,14 +202,112 @@ fn spawn_writer(pool: &PgPool) -> mpsc::Sender<Pending> {
 /// back to the pool (which tests it) and the next batch takes another.
 async fn write(pool: PgPool, mut queue: mpsc::Receiver<Pending>) {
     let mut held: Option<PoolConnection<Postgres>> = None;
-    while let Some((batch, bytes)) = next_batch(&mut queue).await {
-        let outcome = insert_held(&pool, &mut held, &batch, bytes).await;
+    let mut announcements = Announcements::default();
+    loop {
+        // `recv` may be cancelled; `next_batch` awaits nothing else.
+        let next = match announcements.owed_at() {
+            None => next_batch(&mut queue).await,
+            Some(at) => match tokio::time::timeout_at(at, next_batch(&mut queue)).await {
+                Ok(next) => next,
+                Err(_) => {
+                    announce(&pool, &mut held).await;
+                    announcements.made(Instant::now());
+                    continue;
+                }
+            },
+        };
+        let Some((batch, bytes)) = next else { break };
+        let now = Instant::now();
+        let announced = announcements.due(now);
+        let outcome = insert_held(&pool, &mut held, &batch, bytes, announced).await;
+        if outcome.is_ok() {
+            announcements.stored(announced, now);
+        }
         for pending in batch {
             let _ = pending.done.send(match &outcome {
                 Ok(()) => Ok(()),
                 Err(error) => Err(copy_error(error)),
             });
         }
+    }
+    if announcements.owed_at().is_some() {
+        announce(&pool, &mut held).await;
+    }
+}
+
+/// The shortest time between two announcements of new inbox rows by one writer.
+///
+/// A `NOTIFY` is not free: PostgreSQL serialises notifying commits, queues the notification
+/// and wakes every listening connection, each of which wakes its instance. Once per batch, it
+/// made a batch's commit about a seventh slower under a flood of webhooks (BENCHMARKS.md). At
+/// most once per interval, with one more after the last batch, no instance waits longer than
+/// this for rows it has not been told about; at low rates every batch is announced.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Whether a batch is stored with an announcement of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announce {
+    Yes,
+    No,
+}
+
+/// When the writer last announced new rows, and whether rows have been stored since without
+/// an announcement.
+#[derive(Debug, Default)]
+struct Announcements {
+    last: Option<Instant>,
+    owed: bool,
+}
+
+impl Announcements {
+    /// Whether a batch stored at `now` is to announce itself.
+    fn due(&self, now: Instant) -> Announce {
+        match self.last {
+            Some(last) if now < last + NOTIFY_INTERVAL => Announce::No,
+            _ => Announce::Yes,
+        }
+    }
+
+    /// A batch was stored at `now`, `announced` or not.
+    fn stored(&mut self, announced: Announce, now: Instant) {
+        match announced {
+            Announce::Yes => self.made(now),
+            Announce::No => self.owed = true,
+        }
+    }
+
+    /// An announcement was made (or tried: polling is the fallback, and retrying at once
+    /// against a database that is down would spin).
+    fn made(&mut self, now: Instant) {
+        self.last = Some(now);
+        self.owed = false;
+    }
+
+    /// When the announcement that stored rows are owed is to be made, if one is owed.
+    fn owed_at(&self) -> Option<Instant> {
+        self.owed.then(|| {
+            self.last
+                .map_or_else(Instant::now, |last| last + NOTIFY_INTERVAL)
+        })
+    }
+}
+
+/// Announces new inbox rows on the writer's connection, taking one from the pool if it has
+/// none. A failure is left to polling.
+async fn announce(pool: &PgPool, held: &mut Option<PoolConnection<Postgres>>) {
+    let connection = match held {
+        Some(connection) => connection,
+        None => match pool.acquire().await {
+            Ok(connection) => held.insert(connection),
+            Err(_) => return,
+        },
+    };
+    if sqlx::query(NOTIFY)
+        .execute(&mut **connection)
+        .await
+        .is_err()
+    {
+        *held = None;
     }
 }
 
@@ -224,18 +326,19 @@ async fn next_batch(queue: &mut mpsc::Receiver<Pending>) -> Option<(Vec<Pending>
 }
 
 /// Inserts `batch` (`bytes` of bodies) on the writer's own connection, taking one from the
-/// pool if it has none.
+/// pool if it has none; `announced`: with an announcement in the same transaction.
 async fn insert_held(
     pool: &PgPool,
     held: &mut Option<PoolConnection<Postgres>>,
     batch: &[Pending],
     bytes: usize,
+    announced: Announce,
 ) -> StoreResult<()> {
     let connection = match held {
         Some(connection) => connection,
         None => held.insert(pool.acquire().await.map_err(db)?),
     };
-    let outcome = insert_rows(&mut **connection, batch).await;
+    let outcome = insert_rows(&mut **connection, batch, announced).await;
     if outcome.is_err() {
         *held = None;
     } else if bytes > SHRINK_AFTER_BYTES {
@@ -248,8 +351,30 @@ async fn insert_held(
 /// Body bytes after which the writer's connection gives its buffers back.
 const SHRINK_AFTER_BYTES: usize = 1 << 20;
 
-/// One statement, hence one transaction, for the whole batch.
-async fn insert_rows(executor: impl PgExecutor<'_>, batch: &[Pending]) -> StoreResult<()> {
+/// The inbox's multi-row insert, from one array per column.
+macro_rules! insert_sql {
+    () => {
+        "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])"
+    };
+}
+/// Wakes the inbox workers of every instance (delivered when the transaction commits).
+macro_rules! notify_sql {
+    () => {
+        "SELECT pg_notify('switchboard_inbox', '')"
+    };
+}
+const INSERT: &str = insert_sql!();
+const INSERT_AND_NOTIFY: &str = concat!("WITH stored AS (", insert_sql!(), ") ", notify_sql!());
+const NOTIFY: &str = notify_sql!();
+
+/// One statement, hence one transaction, for the whole batch, and if `announced`, its
+/// announcement.
+async fn insert_rows(
+    executor: impl PgExecutor<'_>,
+    batch: &[Pending],
+    announced: Announce,
+) -> StoreResult<()> {
     let ids: Vec<Uuid> = batch.iter().map(|p| p.id.as_uuid()).collect();
     let channels: Vec<&str> = batch.iter().map(|p| p.event.channel.as_str()).collect();
     let integrations: Vec<Option<Uuid>> = batch
@@ -258,18 +383,19 @@ async fn insert_rows(executor: impl PgExecutor<'_>, batch: &[Pending]) -> StoreR
         .collect();
     let bodies: Vec<&[u8]> = batch.iter().map(|p| &p.event.body[..]).collect();
     let received: Vec<DateTime<Utc>> = batch.iter().map(|p| ts(p.event.received_at)).collect();
-    sqlx::query(
-        "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])",
-    )
-    .bind(&ids)
-    .bind(&channels)
-    .bind(&integrations)
-    .bind(&bodies)
-    .bind(&received)
-    .execute(executor)
-    .await
-    .map_err(db)?;
+    let sql = match announced {
+        Announce::Yes => INSERT_AND_NOTIFY,
+        Announce::No => INSERT,
+    };
+    sqlx::query(sql)
+        .bind(&ids)
+        .bind(&channels)
+        .bind(&integrations)
+        .bind(&bodies)
+        .bind(&received)
+        .execute(executor)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -281,5 +407,45 @@ fn copy_error(error: &StoreError) -> StoreError {
         StoreError::Corrupt(message) => StoreError::Corrupt(message.clone()),
         StoreError::Unavailable(message) => StoreError::Unavailable(message.clone()),
         StoreError::Database(source) => StoreError::Database(source.to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announcement_names_the_channel_the_listeners_listen_on() {
+        let call = format!("pg_notify('{}', '')", crate::notify::INBOX);
+        assert!(NOTIFY.contains(&call), "{NOTIFY}");
+        assert!(INSERT_AND_NOTIFY.contains(&call), "{INSERT_AND_NOTIFY}");
+        assert!(INSERT_AND_NOTIFY.contains(INSERT), "{INSERT_AND_NOTIFY}");
+    }
+
+    #[test]
+    fn batches_are_announced_at_most_once_per_interval_and_the_last_one_always() {
+        let start = Instant::now();
+        let mut announcements = Announcements::default();
+        assert_eq!(announcements.owed_at(), None);
+        // The first batch announces itself.
+        assert_eq!(announcements.due(start), Announce::Yes);
+        announcements.stored(Announce::Yes, start);
+        assert_eq!(announcements.owed_at(), None);
+        // Batches within the interval do not, but leave an announcement owed for its end.
+        let soon = start + NOTIFY_INTERVAL / 2;
+        assert_eq!(announcements.due(soon), Announce::No);
+        announcements.stored(Announce::No, soon);
+        assert_eq!(announcements.owed_at(), Some(start + NOTIFY_INTERVAL));
+        // After the interval the next batch announces itself and everything before it.
+        let later = start + NOTIFY_INTERVAL;
+        assert_eq!(announcements.due(later), Announce::Yes);
+        announcements.stored(Announce::Yes, later);
+        assert_eq!(announcements.owed_at(), None);
+        // An owed announcement made (or tried) on its own starts a new interval.
+        announcements.stored(Announce::No, later);
+        let quiet = later + NOTIFY_INTERVAL;
+        announcements.made(quiet);
+        assert_eq!(announcements.owed_at(), None);
+        assert_eq!(announcements.due(quiet), Announce::No);
     }
 }
