@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{PgStore, db, get, get_ts, one_row, ts};
+use super::{ACQUIRE_TIMEOUT, PgStore, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, channel, integration_id, body, received_at, state, attempts, error";
@@ -139,7 +139,7 @@ impl InboxStore for PgStore {
 /// Group commit of webhook inserts.
 ///
 /// `insert_webhook_event` is the one write between a provider and its `200`, and the commit's
-/// flush to disk dominates it. So callers queue their row and wait; a writer task takes
+/// flush to disk dominates it. So callers queue their row and wait; a writer takes
 /// everything waiting (up to [`MAX_ROWS`] rows or [`MAX_BYTES`] of bodies), inserts it as one
 /// multi-row `INSERT` (one transaction, one WAL flush) and answers every caller only after the
 /// commit. Batches form while the previous commit is in flight; nothing waits on a timer, so a
@@ -271,7 +271,11 @@ async fn connected<'c>(
 ) -> StoreResult<&'c mut PgConnection> {
     let connection = match slot.take() {
         Some(connection) => connection,
-        None => PgConnection::connect_with(options).await.map_err(db)?,
+        // As long as a pooled connection would be waited for.
+        None => tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(options))
+            .await
+            .map_err(|_| StoreError::Unavailable("cannot connect to PostgreSQL in time".into()))?
+            .map_err(db)?,
     };
     Ok(slot.insert(connection))
 }

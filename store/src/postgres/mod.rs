@@ -32,7 +32,7 @@ pub(crate) use error::db;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// How long an acquire waits for a free connection before `Unavailable`.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
