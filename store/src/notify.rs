@@ -1,5 +1,6 @@
 //! Cross-instance wake-ups on PostgreSQL: `pg_notify` on `switchboard_inbox` when webhooks are
-//! stored (by the inbox writer, at most once per 10 ms and once after the last batch) and on
+//! stored (by the inbox writer, at most once per 10 ms and once after the last batch) or
+//! replayed (by the requeue's own statement), and on
 //! `switchboard_jobs` when a job becomes pending (by a trigger); a [`Subscription`] listens for
 //! both. SQLite serves one instance, whose in-process wake-ups suffice.
 

@@ -21,6 +21,20 @@ const COLUMNS: &str = "id, channel, integration_id, body, received_at, state, at
 const RETURNING: &str = "w.id, w.channel, w.integration_id, w.body, w.received_at, w.state, \
     w.attempts, w.error";
 
+/// The inbox's multi-row insert, from one array per column.
+macro_rules! insert_sql {
+    () => {
+        "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])"
+    };
+}
+/// Wakes the inbox workers of every instance (delivered when the transaction commits).
+macro_rules! notify_sql {
+    () => {
+        "SELECT pg_notify('switchboard_inbox', '')"
+    };
+}
+
 fn event(row: &PgRow) -> StoreResult<WebhookEvent> {
     let channel: String = get(row, "channel")?;
     let state: String = get(row, "state")?;
@@ -123,16 +137,21 @@ impl InboxStore for PgStore {
     }
 
     async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool> {
-        let result = sqlx::query(
-            "UPDATE webhook_events SET state = 'pending', locked_until = NULL, \
-                 processed_at = NULL \
-             WHERE id = $1 AND state IN ('quarantined', 'unrouted')",
-        )
-        .bind(id.as_uuid())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(result.rows_affected() > 0)
+        // Announced like a stored webhook, so whichever instance is idle takes it at once
+        // (the replay may have been asked of an instance busy with other work).
+        let sql = concat!(
+            "WITH requeued AS (UPDATE webhook_events SET state = 'pending', \
+                 locked_until = NULL, processed_at = NULL \
+             WHERE id = $1 AND state IN ('quarantined', 'unrouted') RETURNING id) ",
+            notify_sql!(),
+            " FROM requeued"
+        );
+        let requeued = sqlx::query(sql)
+            .bind(id.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(!requeued.is_empty())
     }
 }
 
@@ -384,19 +403,6 @@ async fn insert_batch(
 /// Body bytes after which the writer's connection gives its buffers back.
 const SHRINK_AFTER_BYTES: usize = 1 << 20;
 
-/// The inbox's multi-row insert, from one array per column.
-macro_rules! insert_sql {
-    () => {
-        "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])"
-    };
-}
-/// Wakes the inbox workers of every instance (delivered when the transaction commits).
-macro_rules! notify_sql {
-    () => {
-        "SELECT pg_notify('switchboard_inbox', '')"
-    };
-}
 const INSERT: &str = insert_sql!();
 const INSERT_AND_NOTIFY: &str = concat!("WITH stored AS (", insert_sql!(), ") ", notify_sql!());
 const NOTIFY: &str = notify_sql!();

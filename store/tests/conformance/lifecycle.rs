@@ -75,9 +75,9 @@ async fn open_refuses_an_unknown_scheme_without_echoing_the_url() {
 }
 
 #[tokio::test]
-async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
+async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending_jobs() {
     use std::time::Duration;
-    use switchboard_core::store::{NewJob, NewWebhookEvent};
+    use switchboard_core::store::{InboxState, NewJob, NewWebhookEvent};
     use switchboard_store::Topic;
 
     in_postgres_database(|name| {
@@ -97,7 +97,7 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
                     received_at: chrono::Utc::now(),
                 })
             };
-            stored().await.unwrap();
+            let first = stored().await.unwrap();
             let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(
                 topic.expect("a notification in time").unwrap(),
@@ -112,8 +112,8 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
                 Topic::Inbox
             );
             let business = crate::support::business(&store, "A").await;
-            store
-                .enqueue_job(NewJob {
+            let queued = || {
+                store.enqueue_job(NewJob {
                     kind: "send".into(),
                     business_id: business.id,
                     integration_id: None,
@@ -123,8 +123,21 @@ async fn postgres_notifies_listeners_of_stored_webhooks_and_pending_jobs() {
                     queue_key: None,
                     max_attempts: 3,
                 })
+            };
+            queued().await.unwrap();
+            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
+            assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
+            // A replayed webhook is announced like a stored one; a requeue that changes
+            // nothing announces nothing (the next notification is the job's).
+            store
+                .finish_webhook_event(first, InboxState::Quarantined, Some("unparseable"))
                 .await
                 .unwrap();
+            assert!(store.requeue_webhook_event(first).await.unwrap());
+            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
+            assert_eq!(topic.expect("the replay announced").unwrap(), Topic::Inbox);
+            assert!(!store.requeue_webhook_event(first).await.unwrap());
+            queued().await.unwrap();
             let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
             assert!(
