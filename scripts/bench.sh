@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 cargo build --release -p switchboard -p switchboard-bench
 # A fresh build leaves hundreds of MB of dirty pages; written back during the first
-# measurement, they compete with its commits' flushes (first runs after a build measured slow).
+# measurement, they would compete with its commits' flushes. (First runs after a build measured
+# slow; on one machine they still did after this, see BENCHMARKS.md.)
 sync
 target="${CARGO_TARGET_DIR:-target}"
 exec "$target/release/bench" --gateway "$target/release/switchboard" "$@"

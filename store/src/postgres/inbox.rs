@@ -148,10 +148,10 @@ impl InboxStore for PgStore {
         );
         let requeued = sqlx::query(sql)
             .bind(id.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        Ok(!requeued.is_empty())
+        Ok(requeued.is_some())
     }
 }
 
@@ -212,8 +212,9 @@ impl InboxWriter {
 /// every webhook waits on, and most of it is waiting: for PostgreSQL's answer, then for the
 /// writer's turn to run. As a task among the request handlers, each of those turns came after
 /// the handlers queued before it on the runtime's two threads; as a thread, the operating
-/// system runs it as soon as its answer arrives. Measured: 4–9 % more webhooks a second under
-/// a flood than the reference, against 3–11 % fewer as a task (BENCHMARKS.md).
+/// system runs it as soon as its answer arrives. Measured on a machine where the commit, not
+/// the cores, set the pace: 4–9 % more webhooks a second under a flood than the reference,
+/// against 3–11 % fewer as a task (BENCHMARKS.md; not compared where the cores are the limit).
 ///
 /// Should the thread not start, the queue's receiver is dropped with it and every insert
 /// goes to the database directly (see [`InboxWriter::insert`]).
