@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{ACQUIRE_TIMEOUT, PgStore, db, get, get_ts, one_row, ts};
+use super::{ACQUIRE_TIMEOUT, PgStore, claim_in_index_order, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, channel, integration_id, body, received_at, state, attempts, error";
@@ -85,13 +85,13 @@ impl InboxStore for PgStore {
              FROM due WHERE w.id = due.id \
              RETURNING {RETURNING}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(ts(common::lease_end(now, lease)))
-            .bind(ts(now))
-            .bind(common::limit(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = claim_in_index_order(&self.pool, &sql, |query| {
+            query
+                .bind(ts(common::lease_end(now, lease)))
+                .bind(ts(now))
+                .bind(common::limit(limit))
+        })
+        .await?;
         let mut events = rows.iter().map(event).collect::<StoreResult<Vec<_>>>()?;
         events.sort_by_key(|e| (e.received_at, e.id));
         Ok(events)

@@ -12,7 +12,7 @@ use switchboard_core::store::{Job, JobState, JobStore, NewJob, StoreResult};
 use switchboard_core::{BusinessId, IntegrationId, JobId};
 use uuid::Uuid;
 
-use super::{PgStore, db, get, get_ts, one_row, ts};
+use super::{PgStore, claim_in_index_order, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, kind, business_id, integration_id, payload, state, attempts, \
@@ -132,14 +132,14 @@ impl JobStore for PgStore {
                 .await
                 .map_err(db)?;
         }
-        let rows = sqlx::query(&sql)
-            .bind(worker)
-            .bind(ts(common::lease_end(now, lease)))
-            .bind(ts(now))
-            .bind(common::limit(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = claim_in_index_order(&self.pool, &sql, |query| {
+            query
+                .bind(worker)
+                .bind(ts(common::lease_end(now, lease)))
+                .bind(ts(now))
+                .bind(common::limit(limit))
+        })
+        .await?;
         let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)

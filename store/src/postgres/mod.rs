@@ -34,6 +34,40 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 /// How long an acquire waits for a free connection before `Unavailable`.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs a queue's claim (`sql`, an `… ORDER BY … LIMIT … FOR UPDATE SKIP LOCKED` over the
+/// queue's partial index, with `bind` adding its parameters) in a transaction whose planner
+/// walks that index in order and stops at the limit, whatever the statistics say.
+///
+/// Left to its estimates, the planner would rather read every pending row and sort them
+/// whenever it believes there are few: while the table is young, after a flood it has not
+/// analysed yet, or with the plan it settled on for a prepared statement while the table was
+/// nearly empty. Under a flood that is the whole backlog, on every claim: measured, 450 ms per
+/// claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index, and
+/// about a tenth of the webhook rate on a machine whose cores were the limit.
+async fn claim_in_index_order<'q>(
+    pool: &PgPool,
+    sql: &'q str,
+    bind: impl FnOnce(
+        sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> StoreResult<Vec<PgRow>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    sqlx::query(
+        "SELECT set_config('enable_seqscan', 'off', true), \
+             set_config('enable_bitmapscan', 'off', true), \
+             set_config('enable_sort', 'off', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let rows = bind(sqlx::query(sql))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(rows)
+}
+
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct PgStore {

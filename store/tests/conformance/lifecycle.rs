@@ -208,3 +208,135 @@ async fn postgres_inbox_writer_recovers_from_a_lost_connection() {
     })
     .await;
 }
+
+/// A queue's claim must not read the whole backlog once its table has grown. Left to its
+/// estimates, PostgreSQL reads every pending row and sorts them whenever it believes there are
+/// few: with a plan it settled on for the prepared claim while the table was nearly empty (the
+/// inbox here), or with statistics that predate the backlog (the jobs below: the table was never
+/// analysed). A flood makes that the whole backlog on every claim.
+#[tokio::test]
+async fn postgres_inbox_claims_read_a_batch_not_the_backlog_after_the_table_grows() {
+    use switchboard_core::store::{InboxStore, NewWebhookEvent};
+
+    in_postgres_database(|name| async move {
+        let store = small_pool_store(&name).await;
+        let now = chrono::Utc::now();
+        for _ in 0..8 {
+            store
+                .insert_webhook_event(NewWebhookEvent {
+                    channel: crate::support::channel("whatsapp"),
+                    integration_id: None,
+                    body: bytes::Bytes::from_static(b"{}"),
+                    received_at: now,
+                })
+                .await
+                .unwrap();
+        }
+        // Claimed one by one while the table is small: more than the five executions after
+        // which PostgreSQL would otherwise settle on a plan for good.
+        for _ in 0..8 {
+            assert_eq!(
+                store
+                    .claim_webhook_events(1, LEASE, now)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        sqlx::query(
+            "INSERT INTO webhook_events (id, channel, body, received_at) \
+             SELECT gen_random_uuid(), 'whatsapp', '\\x7b7d', now() + g * interval '1 microsecond' \
+             FROM generate_series(1, $1) g",
+        )
+        .bind(BACKLOG)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let before = index_entries_read(&store, "webhook_events_pending_idx").await;
+        let claimed = store.claim_webhook_events(16, LEASE, now).await.unwrap();
+        assert_eq!(claimed.len(), 16);
+        let read = index_entries_read(&store, "webhook_events_pending_idx").await - before;
+        assert!(
+            read < 1_000,
+            "a claim of 16 read {read} index entries of {BACKLOG} pending rows"
+        );
+    })
+    .await;
+}
+
+/// The same for the jobs queue.
+#[tokio::test]
+async fn postgres_job_claims_read_a_batch_not_the_backlog_after_the_table_grows() {
+    use switchboard_core::store::{JobStore, NewJob, TenantStore};
+
+    in_postgres_database(|name| async move {
+        let store = small_pool_store(&name).await;
+        let business = store.create_business("A").await.unwrap();
+        let now = chrono::Utc::now();
+        for _ in 0..8 {
+            store
+                .enqueue_job(NewJob {
+                    kind: "send".into(),
+                    business_id: business.id,
+                    integration_id: None,
+                    payload: serde_json::json!({}),
+                    run_at: now,
+                    dedupe_key: None,
+                    queue_key: None,
+                    max_attempts: 3,
+                })
+                .await
+                .unwrap();
+        }
+        for _ in 0..8 {
+            assert_eq!(store.claim_jobs("w", 1, LEASE, now).await.unwrap().len(), 1);
+        }
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, business_id, payload, max_attempts, run_at) \
+             SELECT gen_random_uuid(), 'send', $2, '{}', 3, now() - interval '1 hour' \
+                 + g * interval '1 microsecond' \
+             FROM generate_series(1, $1) g",
+        )
+        .bind(BACKLOG)
+        .bind(business.id.as_uuid())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let before = index_entries_read(&store, "jobs_due_idx").await;
+        let claimed = store.claim_jobs("w", 16, LEASE, now).await.unwrap();
+        assert_eq!(claimed.len(), 16);
+        let read = index_entries_read(&store, "jobs_due_idx").await - before;
+        assert!(
+            read < 1_000,
+            "a claim of 16 read {read} index entries of {BACKLOG} due jobs"
+        );
+    })
+    .await;
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Rows added to a queue after its claim has run a few times.
+const BACKLOG: i64 = 20_000;
+
+/// A migrated store on `name` whose pool has one connection, so every statement runs on it.
+async fn small_pool_store(name: &str) -> switchboard_store::PgStore {
+    let store = switchboard_store::PgStore::connect_with_pool_size(&database_url(name), 1)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Entries of `index` read so far, with the pool's one connection's counts reported first.
+async fn index_entries_read(store: &switchboard_store::PgStore, index: &str) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1")
+        .bind(index)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
