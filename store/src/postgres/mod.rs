@@ -42,8 +42,8 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// whenever it believes there are few: while the table is young, after a flood it has not
 /// analysed yet, or with the plan it settled on for a prepared statement while the table was
 /// nearly empty. Under a flood that is the whole backlog, on every claim: measured, 450 ms per
-/// claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index, and
-/// about a tenth of the webhook rate on a machine whose cores were the limit.
+/// claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index
+/// (BENCHMARKS.md, "The queue claims' plans"). Three round trips more per claim.
 async fn claim_in_index_order<'q>(
     pool: &PgPool,
     sql: &'q str,
