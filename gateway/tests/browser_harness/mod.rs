@@ -75,14 +75,13 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A new directory of its own. A name from the process id and the clock was not enough: in one
+/// CI run a sandbox failed to migrate a fresh SQLite file ("table businesses already exists")
+/// and its log held another gateway's lines, as when the two tests, started at the same
+/// instant, share a directory.
 fn temp_dir(what: &str) -> PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let dir =
-        std::env::temp_dir().join(format!("switchboard-{what}-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let dir = std::env::temp_dir().join(format!("switchboard-{what}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir(&dir).expect("a new temp dir");
     dir
 }
 
