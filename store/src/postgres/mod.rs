@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::StoreError;
 use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::Integration;
@@ -33,6 +33,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 
 /// How long an acquire waits for a free connection before `Unavailable`.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Switches the planner's `methods` (its `enable_*` settings) off until the transaction on
+/// `tx` ends: for statements whose right plan is known whatever the statistics say.
+pub(crate) async fn plan_without(tx: &mut PgConnection, methods: &[&str]) -> StoreResult<()> {
+    sqlx::query("SELECT set_config(method, 'off', true) FROM UNNEST($1::text[]) AS method")
+        .bind(methods)
+        .execute(tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
 
 /// Runs a queue's claim (`sql`, an `… ORDER BY … LIMIT … FOR UPDATE SKIP LOCKED` over the
 /// queue's partial index, with `bind` adding its parameters) in a transaction whose planner
@@ -52,14 +63,11 @@ async fn claim_in_index_order<'q>(
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
 ) -> StoreResult<Vec<PgRow>> {
     let mut tx = pool.begin().await.map_err(db)?;
-    sqlx::query(
-        "SELECT set_config('enable_seqscan', 'off', true), \
-             set_config('enable_bitmapscan', 'off', true), \
-             set_config('enable_sort', 'off', true)",
+    plan_without(
+        &mut tx,
+        &["enable_seqscan", "enable_bitmapscan", "enable_sort"],
     )
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    .await?;
     let rows = bind(sqlx::query(sql))
         .fetch_all(&mut *tx)
         .await

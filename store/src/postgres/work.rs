@@ -19,7 +19,7 @@ use switchboard_core::store::{
 use switchboard_core::{ConversationId, IntegrationId, JobId, MessageId, StoreError};
 use uuid::Uuid;
 
-use super::{PgStore, db, opt_ts, ts};
+use super::{PgStore, db, opt_ts, plan_without, ts};
 use crate::common;
 
 impl PgStore {
@@ -34,14 +34,11 @@ impl PgStore {
         // statistics (a young database) or while the tables are mid-sized, the planner would
         // rather hash a whole table than probe its index once per array element, and every
         // batch would then read every row. Probing is right at any size.
-        sqlx::query(
-            "SELECT set_config('enable_seqscan', 'off', true), \
-                 set_config('enable_hashjoin', 'off', true), \
-                 set_config('enable_mergejoin', 'off', true)",
+        plan_without(
+            &mut tx,
+            &["enable_seqscan", "enable_hashjoin", "enable_mergejoin"],
         )
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        .await?;
         let mut committed = Committed::default();
         touch_webhooks(&mut tx, &work.webhook_touches).await?;
 

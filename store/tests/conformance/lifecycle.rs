@@ -253,10 +253,15 @@ async fn postgres_inbox_claims_read_a_batch_not_the_backlog_after_the_table_grow
         .execute(store.pool())
         .await
         .unwrap();
-        let before = index_entries_read(&store, "webhook_events_pending_idx").await;
-        let claimed = store.claim_webhook_events(16, LEASE, now).await.unwrap();
-        assert_eq!(claimed.len(), 16);
-        let read = index_entries_read(&store, "webhook_events_pending_idx").await - before;
+        let (claimed, read) = index_entries_read_by(&store, "webhook_events_pending_idx", async {
+            store
+                .claim_webhook_events(16, LEASE, now)
+                .await
+                .unwrap()
+                .len()
+        })
+        .await;
+        assert_eq!(claimed, 16);
         assert!(
             read < 1_000,
             "a claim of 16 read {read} index entries of {BACKLOG} pending rows"
@@ -303,10 +308,11 @@ async fn postgres_job_claims_read_a_batch_not_the_backlog_after_the_table_grows(
         .execute(store.pool())
         .await
         .unwrap();
-        let before = index_entries_read(&store, "jobs_due_idx").await;
-        let claimed = store.claim_jobs("w", 16, LEASE, now).await.unwrap();
-        assert_eq!(claimed.len(), 16);
-        let read = index_entries_read(&store, "jobs_due_idx").await - before;
+        let (claimed, read) = index_entries_read_by(&store, "jobs_due_idx", async {
+            store.claim_jobs("w", 16, LEASE, now).await.unwrap().len()
+        })
+        .await;
+        assert_eq!(claimed, 16);
         assert!(
             read < 1_000,
             "a claim of 16 read {read} index entries of {BACKLOG} due jobs"
@@ -328,15 +334,27 @@ async fn small_pool_store(name: &str) -> switchboard_store::PgStore {
     store
 }
 
-/// Entries of `index` read so far, with the pool's one connection's counts reported first.
-async fn index_entries_read(store: &switchboard_store::PgStore, index: &str) -> i64 {
-    sqlx::query("SELECT pg_stat_force_next_flush()")
-        .execute(store.pool())
-        .await
-        .unwrap();
-    sqlx::query_scalar("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1")
+/// What `claim` returns, and how many entries of `index` it read (as the pool's one connection
+/// reports them).
+async fn index_entries_read_by(
+    store: &switchboard_store::PgStore,
+    index: &str,
+    claim: impl std::future::Future<Output = usize>,
+) -> (usize, i64) {
+    let read_so_far = || async {
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1",
+        )
         .bind(index)
         .fetch_one(store.pool())
         .await
         .unwrap()
+    };
+    let before = read_so_far().await;
+    let returned = claim.await;
+    (returned, read_so_far().await - before)
 }
