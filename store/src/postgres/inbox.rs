@@ -403,8 +403,9 @@ fn top_up(queue: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, bytes: 
 /// meantime; that commit costs a disk flush like any other. Measured on the benchmark's flood
 /// (2 cores, 64 connections): batches averaged about 20 rows against the reference's 25, at
 /// more commits a second. Waiting this long for the rows on their way before such a commit
-/// raised the webhook rate by about 6 % in 8 alternating pairs (BENCHMARKS.md); 300 µs measured
-/// slower. PostgreSQL's `commit_delay` is the same idea inside the server.
+/// raised the webhook rate in 11 of 12 alternating pairs, the median ratio to the reference
+/// from about 0.93× to 1.02–1.05× (BENCHMARKS.md); 300 µs measured no better in single runs.
+/// PostgreSQL's `commit_delay` is the same idea inside the server.
 const LINGER: Duration = Duration::from_micros(120);
 
 /// Batches from this size on show callers arriving together (a flood); below it, every
