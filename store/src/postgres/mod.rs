@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::StoreError;
 use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::Integration;
@@ -34,16 +34,57 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 /// How long an acquire waits for a free connection before `Unavailable`.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Switches the planner's `methods` (its `enable_*` settings) off until the transaction on
-/// `tx` ends: for statements whose right plan is known whatever the statistics say.
-pub(crate) async fn plan_without(tx: &mut PgConnection, methods: &[&str]) -> StoreResult<()> {
-    sqlx::query("SELECT set_config(method, 'off', true) FROM UNNEST($1::text[]) AS method")
-        .bind(methods)
-        .execute(tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+/// Begins a transaction on a connection from `pool` whose planner has `methods` (its
+/// `enable_*` settings) switched off until the transaction ends: for statements whose right
+/// plan is known whatever the statistics say. `BEGIN` and the settings travel as one simple
+/// query, so this costs no round trip more than `pool.begin()`.
+pub(crate) async fn begin_planned_without(
+    pool: &PgPool,
+    methods: &[PlannerMethod],
+) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut statement = String::from("BEGIN");
+    for method in methods {
+        statement.push_str("; SET LOCAL ");
+        statement.push_str(method.setting());
+        statement.push_str(" = off");
+    }
+    pool.begin_with(statement).await.map_err(db)
 }
+
+/// A planner method [`begin_planned_without`] can switch off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlannerMethod {
+    SeqScan,
+    BitmapScan,
+    Sort,
+    HashJoin,
+    MergeJoin,
+}
+
+impl PlannerMethod {
+    /// The planner's setting for the method.
+    const fn setting(self) -> &'static str {
+        match self {
+            Self::SeqScan => "enable_seqscan",
+            Self::BitmapScan => "enable_bitmapscan",
+            Self::Sort => "enable_sort",
+            Self::HashJoin => "enable_hashjoin",
+            Self::MergeJoin => "enable_mergejoin",
+        }
+    }
+}
+
+/// What a batch of reads or writes by key leaves the planner: one index probe per key. A
+/// batch touches at most a few hundred rows, each by a key with an index. Without statistics
+/// (a young database), while the tables are mid-sized, or with the plan a prepared statement
+/// settled on while its table was nearly empty, the planner would rather hash a whole table
+/// than probe its index once per array element, and every batch would then read every row.
+/// Probing is right at any size.
+pub(crate) const PROBE_BY_KEY: [PlannerMethod; 3] = [
+    PlannerMethod::SeqScan,
+    PlannerMethod::HashJoin,
+    PlannerMethod::MergeJoin,
+];
 
 /// Runs a queue's claim (`sql`, an `… ORDER BY … LIMIT … FOR UPDATE SKIP LOCKED` over the
 /// queue's partial index, with `bind` adding its parameters) in a transaction whose planner
@@ -54,7 +95,7 @@ pub(crate) async fn plan_without(tx: &mut PgConnection, methods: &[&str]) -> Sto
 /// analysed yet, or with the plan it settled on for a prepared statement while the table was
 /// nearly empty. Under a flood that is the whole backlog, on every claim: measured, 450 ms per
 /// claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index
-/// (BENCHMARKS.md, "The queue claims' plans"). Three round trips more per claim.
+/// (BENCHMARKS.md, "The queue claims' plans"). Two round trips more per claim.
 async fn claim_in_index_order<'q>(
     pool: &PgPool,
     sql: &'q str,
@@ -62,10 +103,13 @@ async fn claim_in_index_order<'q>(
         sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
 ) -> StoreResult<Vec<PgRow>> {
-    let mut tx = pool.begin().await.map_err(db)?;
-    plan_without(
-        &mut tx,
-        &["enable_seqscan", "enable_bitmapscan", "enable_sort"],
+    let mut tx = begin_planned_without(
+        pool,
+        &[
+            PlannerMethod::SeqScan,
+            PlannerMethod::BitmapScan,
+            PlannerMethod::Sort,
+        ],
     )
     .await?;
     let rows = bind(sqlx::query(sql))

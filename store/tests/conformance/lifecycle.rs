@@ -321,6 +321,130 @@ async fn postgres_job_claims_read_a_batch_not_the_backlog_after_the_table_grows(
     .await;
 }
 
+/// The job workers' bulk reads of messages and conversations must probe their keys, not read
+/// the whole table, once it has grown: a plan settled on while the tables were nearly empty
+/// hashed every row on every call.
+#[tokio::test]
+async fn postgres_bulk_reads_probe_their_keys_after_the_tables_grow() {
+    use switchboard_core::{BusinessId, ConversationId, MessageId};
+
+    in_postgres_database(|name| async move {
+        let store = Arc::new(small_pool_store(&name).await);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let (_, first) = crate::support::setup(&dyn_store).await;
+        let first_message = crate::support::stored(
+            &dyn_store,
+            &first,
+            Some("wamid.first"),
+            switchboard_core::domain::DeliveryStatus::Sent,
+        )
+        .await;
+        // More than the five executions after which PostgreSQL may settle on a plan for good.
+        for _ in 0..8 {
+            assert_eq!(
+                store.messages_by_ids(&[first_message]).await.unwrap().len(),
+                1
+            );
+            assert_eq!(
+                store
+                    .conversations_by_ids(&[(first.business_id, first.id)])
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        // A conversation and a message for each of `BACKLOG` chats.
+        sqlx::query(
+            "INSERT INTO conversations (id, business_id, integration_id, channel_type, \
+                 external_chat_id) \
+             SELECT gen_random_uuid(), $2, $3, 'whatsapp', 'chat-' || g \
+             FROM generate_series(1, $1) g",
+        )
+        .bind(BACKLOG)
+        .bind(first.business_id.as_uuid())
+        .bind(first.integration_id.as_uuid())
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, integration_id, direction, type, status) \
+             SELECT gen_random_uuid(), id, integration_id, 'inbound', 'text', 'delivered' \
+             FROM conversations",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let picked: Vec<(uuid::Uuid, uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+            "SELECT m.id, c.business_id, c.id FROM messages m \
+             JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id LIMIT 64",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let messages: Vec<MessageId> = picked
+            .iter()
+            .map(|(m, _, _)| MessageId::from_uuid(*m))
+            .collect();
+        let conversations: Vec<(BusinessId, ConversationId)> = picked
+            .iter()
+            .map(|(_, b, c)| (BusinessId::from_uuid(*b), ConversationId::from_uuid(*c)))
+            .collect();
+
+        let (found, read) = rows_scanned_in(&store, "messages", async {
+            store.messages_by_ids(&messages).await.unwrap().len()
+        })
+        .await;
+        assert_eq!(found, 64);
+        assert!(read < 1_000, "reading 64 messages scanned {read} rows");
+        let (found, read) = rows_scanned_in(&store, "conversations", async {
+            store
+                .conversations_by_ids(&conversations)
+                .await
+                .unwrap()
+                .len()
+        })
+        .await;
+        assert_eq!(found, 64);
+        assert!(read < 1_000, "reading 64 conversations scanned {read} rows");
+        // The tenant still bounds the read.
+        let other = BusinessId::new();
+        assert!(
+            store
+                .conversations_by_ids(&[(other, conversations[0].1)])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+/// What `read` returns, and how many rows of `table` sequential scans read meanwhile (as the
+/// pool's one connection reports them).
+async fn rows_scanned_in(
+    store: &switchboard_store::PgStore,
+    table: &str,
+    read: impl std::future::Future<Output = usize>,
+) -> (usize, i64) {
+    let scanned_so_far = || async {
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = $1",
+        )
+        .bind(table)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    };
+    let before = scanned_so_far().await;
+    let returned = read.await;
+    (returned, scanned_so_far().await - before)
+}
+
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Rows added to a queue after its claim has run a few times.
 const BACKLOG: i64 = 20_000;
