@@ -714,13 +714,13 @@ async fn finish_inbox(tx: &mut PgConnection, work: &Work, now: DateTime<Utc>) ->
 
 /// Bulk reads for the job workers, each probing its table once per key ([`PROBE_BY_KEY`]).
 ///
-/// Left to the planner they hashed the whole table on every call as it grew: a prepared
-/// statement's generic plan is fixed once it has run five times, so while the table is nearly
-/// empty, and assumes ten array elements; planned anew for each call, the planner still
-/// preferred the scan up to about 9,000 rows. Measured on the benchmark's maximum-rate run
-/// (30,000 messages): 2.4 ms a call on average, 18 ms reading 37,584 rows to find 64
-/// (BENCHMARKS.md, "The job workers' bulk reads"). A lateral join is no fence: the planner
-/// flattened it into the same hash join.
+/// Left to the planner they hashed the whole table on every call as it grew. After five runs
+/// a prepared statement may settle on a generic plan, made while the table was nearly empty
+/// and assuming ten array elements; planned anew for each call, the planner still preferred
+/// the scan up to about 9,000 rows. Measured on the benchmark's maximum-rate run (30,000
+/// messages): 2.4 ms a call on average, 18 ms reading 37,584 rows to find 64 (BENCHMARKS.md,
+/// "The job workers' bulk reads"). A lateral join is no fence: the planner flattened it into
+/// the same hash join. The transaction costs two round trips more per read.
 impl PgStore {
     pub(super) async fn messages_by_id_list(
         &self,
