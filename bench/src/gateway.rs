@@ -98,6 +98,11 @@ impl Gateway {
         self.dir.join("serve.log")
     }
 
+    /// The serve process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The serve process's peak resident set (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

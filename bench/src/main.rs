@@ -8,6 +8,7 @@
 //! runs it; BENCHMARKS.md records the results.
 
 mod args;
+mod cpu;
 mod e2e;
 mod gateway;
 mod load;

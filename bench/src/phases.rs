@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::Fallible;
 use crate::args::Args;
+use crate::cpu::Snapshot;
 use crate::e2e::{self, Clock};
 use crate::gateway::{APP_SECRET, Gateway, WABA_ID};
 use crate::load::{self, Target, Window};
@@ -37,11 +38,15 @@ async fn ingest_phase(args: &Args, report: &mut Report) -> Fallible<()> {
     let gateway = Gateway::start(args).await?;
     eprintln!("ingest: serve logs to {}", gateway.log_path().display());
     let payloads = payloads(&gateway);
+    let mut since = Snapshot::take(gateway.pid());
     report.reference = Some(reference_ingest(args, &gateway, &payloads).await?);
+    report.cores_since("ingest, reference", &mut since, gateway.pid());
     report.ingest = Some(gateway_ingest(args, &gateway, &payloads).await);
+    report.cores_since("ingest, gateway", &mut since, gateway.pid());
     // The same reference while the gateway's workers drain the backlog the ingest left: how
     // much the pipeline's own commits slow any writer to this database.
     report.reference_busy = Some(reference_ingest(args, &gateway, &payloads).await?);
+    report.cores_since("ingest, reference again", &mut since, gateway.pid());
     let rss = gateway.peak_rss_kib().unwrap_or(0);
     report.rss_kib.push(("ingest", rss));
     gateway.stop(Duration::from_secs(5));
@@ -54,8 +59,11 @@ async fn end_to_end_phase(args: &Args, report: &mut Report) -> Fallible<()> {
     let payloads = payloads(&gateway);
     let count = u64::from(args.e2e_rate) * args.e2e_duration.ceil() as u64;
     let rate = Some(args.e2e_rate);
+    let mut since = Snapshot::take(gateway.pid());
     report.fixed = Some(end_to_end(args, &gateway, &payloads, 0, count, rate).await);
+    report.cores_since("end to end, fixed rate", &mut since, gateway.pid());
     report.max = Some(end_to_end(args, &gateway, &payloads, count, args.e2e_burst, None).await);
+    report.cores_since("end to end, maximum rate", &mut since, gateway.pid());
     let rss = gateway.peak_rss_kib().unwrap_or(0);
     report.rss_kib.push(("end to end", rss));
     gateway.stop(Duration::from_secs(5));

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::args::Args;
+use crate::cpu::{Shares, Snapshot};
 use crate::e2e::Outcome;
 use crate::stats::Tally;
 
@@ -69,6 +70,8 @@ pub struct Report {
     pub max: Option<EndToEnd>,
     /// Peak RSS of each serve process, by phase.
     pub rss_kib: Vec<(&'static str, u64)>,
+    /// Where the cores went, by phase (diagnostic).
+    pub cores: Vec<(&'static str, Shares)>,
 }
 
 fn ms(value: Option<f64>) -> String {
@@ -80,6 +83,19 @@ fn verdict(met: bool) -> &'static str {
 }
 
 impl Report {
+    /// Records where the cores went in `phase`, which began at `since`; the next phase begins
+    /// now.
+    pub fn cores_since(&mut self, phase: &'static str, since: &mut Option<Snapshot>, pid: u32) {
+        let now = Snapshot::take(pid);
+        if let Some(shares) = since
+            .zip(now)
+            .and_then(|(before, after)| before.until(&after))
+        {
+            self.cores.push((phase, shares));
+        }
+        *since = now;
+    }
+
     /// The table, as printed.
     pub fn render(&self, args: &Args) -> String {
         let mut out = String::new();
@@ -103,6 +119,15 @@ impl Report {
                 "| peak RSS of serve ({phase}) | {mb:.1} MiB | | | | ≤ 64 MiB | {} |",
                 verdict(mb <= 64.0)
             );
+        }
+        if !self.cores.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nWhere the cores went (shares of all {cores}; the bench process is the load generator, the emulator and the reference):"
+            );
+            for (phase, shares) in &self.cores {
+                let _ = writeln!(out, "- {phase}: {shares}");
+            }
         }
         out
     }
