@@ -99,19 +99,28 @@ pub(crate) const PROBE_BY_KEY: [PlannerMethod; 3] = [
 async fn claim_in_index_order<'q>(
     pool: &PgPool,
     sql: &'q str,
-    bind: impl FnOnce(
-        sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
 ) -> StoreResult<Vec<PgRow>> {
-    let mut tx = begin_planned_without(
-        pool,
-        &[
-            PlannerMethod::SeqScan,
-            PlannerMethod::BitmapScan,
-            PlannerMethod::Sort,
-        ],
-    )
-    .await?;
+    const CLAIM: [PlannerMethod; 3] = [
+        PlannerMethod::SeqScan,
+        PlannerMethod::BitmapScan,
+        PlannerMethod::Sort,
+    ];
+    fetch_all_planned_without(pool, &CLAIM, sql, bind).await
+}
+
+/// A statement with its parameters still to bind.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The rows of `sql` (with `bind` adding its parameters), run alone in a transaction begun by
+/// [`begin_planned_without`] with `methods` off.
+pub(crate) async fn fetch_all_planned_without<'q>(
+    pool: &PgPool,
+    methods: &[PlannerMethod],
+    sql: &'q str,
+    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
+) -> StoreResult<Vec<PgRow>> {
+    let mut tx = begin_planned_without(pool, methods).await?;
     let rows = bind(sqlx::query(sql))
         .fetch_all(&mut *tx)
         .await

@@ -19,7 +19,9 @@ use switchboard_core::store::{
 use switchboard_core::{ConversationId, IntegrationId, JobId, MessageId, StoreError};
 use uuid::Uuid;
 
-use super::{PROBE_BY_KEY, PgStore, begin_planned_without, db, opt_ts, ts};
+use super::{
+    PROBE_BY_KEY, PgStore, begin_planned_without, db, fetch_all_planned_without, opt_ts, ts,
+};
 use crate::common;
 
 impl PgStore {
@@ -731,13 +733,8 @@ impl PgStore {
             "SELECT {} FROM messages WHERE id = ANY($1)",
             super::conversations::MESSAGE_COLUMNS
         );
-        let mut tx = begin_planned_without(&self.pool, &PROBE_BY_KEY).await?;
-        let rows = sqlx::query(&sql)
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        let rows =
+            fetch_all_planned_without(&self.pool, &PROBE_BY_KEY, &sql, |q| q.bind(ids)).await?;
         rows.iter().map(super::conversations::message).collect()
     }
 
@@ -753,14 +750,10 @@ impl PgStore {
                ON c.business_id = v.business_id AND c.id = v.id",
             super::conversations::CONVERSATION_COLUMNS_OF_C
         );
-        let mut tx = begin_planned_without(&self.pool, &PROBE_BY_KEY).await?;
-        let rows = sqlx::query(&sql)
-            .bind(businesses)
-            .bind(ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        let rows = fetch_all_planned_without(&self.pool, &PROBE_BY_KEY, &sql, |q| {
+            q.bind(businesses).bind(ids)
+        })
+        .await?;
         rows.iter()
             .map(super::conversations::conversation)
             .collect()

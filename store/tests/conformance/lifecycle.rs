@@ -427,22 +427,8 @@ async fn rows_scanned_in(
     table: &str,
     read: impl std::future::Future<Output = usize>,
 ) -> (usize, i64) {
-    let scanned_so_far = || async {
-        sqlx::query("SELECT pg_stat_force_next_flush()")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(
-            "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = $1",
-        )
-        .bind(table)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-    };
-    let before = scanned_so_far().await;
-    let returned = read.await;
-    (returned, scanned_so_far().await - before)
+    const ROWS_SCANNED: &str = "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = $1";
+    statistic_growth(store, ROWS_SCANNED, table, read).await
 }
 
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -465,20 +451,30 @@ async fn index_entries_read_by(
     index: &str,
     claim: impl std::future::Future<Output = usize>,
 ) -> (usize, i64) {
-    let read_so_far = || async {
+    const ENTRIES_READ: &str =
+        "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1";
+    statistic_growth(store, ENTRIES_READ, index, claim).await
+}
+
+/// What `work` returns, and how much the statistic `sql` reads for `name` grew meanwhile.
+async fn statistic_growth(
+    store: &switchboard_store::PgStore,
+    sql: &str,
+    name: &str,
+    work: impl std::future::Future<Output = usize>,
+) -> (usize, i64) {
+    let so_far = || async {
         sqlx::query("SELECT pg_stat_force_next_flush()")
             .execute(store.pool())
             .await
             .unwrap();
-        sqlx::query_scalar::<_, i64>(
-            "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1",
-        )
-        .bind(index)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(name)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
     };
-    let before = read_so_far().await;
-    let returned = claim.await;
-    (returned, read_so_far().await - before)
+    let before = so_far().await;
+    let returned = work.await;
+    (returned, so_far().await - before)
 }
