@@ -578,6 +578,14 @@ pub trait Store:
         false
     }
 
+    /// What the wake-ups this store sends to other instances carry (PostgreSQL's `NOTIFY`
+    /// payload), so that a listener of this instance can pass over its own: whatever caused
+    /// them already woke this instance's workers in process. `None` where wake-ups never leave
+    /// the process.
+    fn wake_up_tag(&self) -> Option<&str> {
+        None
+    }
+
     /// Applies a unit of work (see [`Work`]). The default goes part by part through the other
     /// methods; a backend may apply the whole unit in one transaction.
     ///

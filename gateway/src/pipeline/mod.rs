@@ -198,7 +198,8 @@ impl Pipeline {
         set
     }
 
-    /// Turns other instances' `NOTIFY`s into local wake-ups; polling covers any gap.
+    /// Turns other instances' `NOTIFY`s into local wake-ups (this instance's own are passed
+    /// over: it woke its workers in process); polling covers any gap.
     async fn listen_loop(
         self: Arc<Self>,
         url: secrecy::SecretString,
@@ -207,15 +208,17 @@ impl Pipeline {
         use secrecy::ExposeSecret;
         use switchboard_store::Topic;
         while !*shutdown.borrow() {
-            let mut subscription = match switchboard_store::subscribe(url.expose_secret()).await {
-                Ok(Some(subscription)) => subscription,
-                Ok(None) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "LISTEN failed; relying on polling for now");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    continue;
-                }
-            };
+            let own = self.app.store.wake_up_tag();
+            let mut subscription =
+                match switchboard_store::subscribe(url.expose_secret(), own).await {
+                    Ok(Some(subscription)) => subscription,
+                    Ok(None) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "LISTEN failed; relying on polling for now");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
             loop {
                 tokio::select! {
                     topic = subscription.recv() => match topic {

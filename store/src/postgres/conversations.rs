@@ -229,18 +229,25 @@ impl ConversationStore for PgStore {
         conversation: ConversationId,
         page: Page<MessageId>,
     ) -> StoreResult<Vec<Message>> {
+        // A statement for the first page and one for the others, not `($3 IS NULL OR id < $3)`:
+        // the pool's plans are generic, and one made for any cursor could not seek to it.
+        let after_cursor = if page.before.is_some() {
+            "AND id < $3"
+        } else {
+            ""
+        };
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages \
-             WHERE conversation_id = $1 AND ($2 IS NULL OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
+             WHERE conversation_id = $1 {after_cursor} \
+             ORDER BY id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(conversation.as_uuid())
-            .bind(page.before.map(|m| m.as_uuid()))
-            .bind(common::limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(common::limit(page.limit));
+        if let Some(before) = page.before {
+            query = query.bind(before.as_uuid());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(message).collect()
     }
 

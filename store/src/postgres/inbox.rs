@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{ACQUIRE_TIMEOUT, PgStore, claim_in_index_order, db, get, get_ts, one_row, ts};
+use super::{ACQUIRE_TIMEOUT, PgStore, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, channel, integration_id, body, received_at, state, attempts, error";
@@ -31,7 +31,11 @@ macro_rules! insert_sql {
 /// Wakes the inbox workers of every instance (delivered when the transaction commits).
 macro_rules! notify_sql {
     () => {
-        "SELECT pg_notify('switchboard_inbox', '')"
+        concat!(
+            "SELECT pg_notify('switchboard_inbox', ",
+            crate::notify::notify_payload!(),
+            ")"
+        )
     };
 }
 
@@ -85,13 +89,15 @@ impl InboxStore for PgStore {
              FROM due WHERE w.id = due.id \
              RETURNING {RETURNING}"
         );
-        let rows = claim_in_index_order(&self.pool, &sql, |query| {
-            query
-                .bind(ts(common::lease_end(now, lease)))
-                .bind(ts(now))
-                .bind(common::limit(limit))
-        })
-        .await?;
+        // It walks the pending index in order and stops at the limit, whatever the statistics
+        // say: the pool's planner settings leave it no other plan.
+        let rows = sqlx::query(&sql)
+            .bind(ts(common::lease_end(now, lease)))
+            .bind(ts(now))
+            .bind(common::limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         let mut events = rows.iter().map(event).collect::<StoreResult<Vec<_>>>()?;
         events.sort_by_key(|e| (e.received_at, e.id));
         Ok(events)
@@ -123,12 +129,14 @@ impl InboxStore for PgStore {
         state: InboxState,
         limit: u32,
     ) -> StoreResult<Vec<WebhookEvent>> {
+        // The state is part of the statement, so that its plan (generic, see the pool) can use
+        // the index that holds only quarantined and unrouted rows.
         let sql = format!(
-            "SELECT {COLUMNS} FROM webhook_events WHERE state = $1 \
-             ORDER BY received_at DESC, id DESC LIMIT $2"
+            "SELECT {COLUMNS} FROM webhook_events WHERE state = '{state}' \
+             ORDER BY received_at DESC, id DESC LIMIT $1",
+            state = state.as_str()
         );
         let rows = sqlx::query(&sql)
-            .bind(state.as_str())
             .bind(common::limit(limit))
             .fetch_all(&self.pool)
             .await
@@ -494,7 +502,11 @@ mod tests {
 
     #[test]
     fn the_announcement_names_the_channel_the_listeners_listen_on() {
-        let call = format!("pg_notify('{}', '')", crate::notify::INBOX);
+        let call = format!(
+            "pg_notify('{}', {})",
+            crate::notify::INBOX,
+            crate::notify::notify_payload!()
+        );
         assert!(NOTIFY.contains(&call), "{NOTIFY}");
         assert!(INSERT_AND_NOTIFY.contains(&call), "{INSERT_AND_NOTIFY}");
         assert!(INSERT_AND_NOTIFY.contains(INSERT), "{INSERT_AND_NOTIFY}");

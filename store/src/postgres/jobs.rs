@@ -12,7 +12,7 @@ use switchboard_core::store::{Job, JobState, JobStore, NewJob, StoreResult};
 use switchboard_core::{BusinessId, IntegrationId, JobId};
 use uuid::Uuid;
 
-use super::{PgStore, claim_in_index_order, db, get, get_ts, one_row, ts};
+use super::{PgStore, db, get, get_ts, one_row, ts};
 use crate::common;
 
 const COLUMNS: &str = "id, kind, business_id, integration_id, payload, state, attempts, \
@@ -132,14 +132,15 @@ impl JobStore for PgStore {
                 .await
                 .map_err(db)?;
         }
-        let rows = claim_in_index_order(&self.pool, &sql, |query| {
-            query
-                .bind(worker)
-                .bind(ts(common::lease_end(now, lease)))
-                .bind(ts(now))
-                .bind(common::limit(limit))
-        })
-        .await?;
+        // Walks the due index in order up to the limit (the pool's planner settings).
+        let rows = sqlx::query(&sql)
+            .bind(worker)
+            .bind(ts(common::lease_end(now, lease)))
+            .bind(ts(now))
+            .bind(common::limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
@@ -240,13 +241,15 @@ impl JobStore for PgStore {
         state: JobState,
         limit: u32,
     ) -> StoreResult<Vec<Job>> {
+        // The state is part of the statement: a plan made for any state (the pool's plans are
+        // generic) could not use the index that holds only dead and held jobs.
         let sql = format!(
-            "SELECT {COLUMNS} FROM jobs WHERE business_id = $1 AND state = $2 \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
+            "SELECT {COLUMNS} FROM jobs WHERE business_id = $1 AND state = '{state}' \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+            state = state.as_str()
         );
         let rows = sqlx::query(&sql)
             .bind(business.as_uuid())
-            .bind(state.as_str())
             .bind(common::limit(limit))
             .fetch_all(&self.pool)
             .await

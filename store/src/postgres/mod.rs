@@ -34,100 +34,41 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 /// How long an acquire waits for a free connection before `Unavailable`.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Begins a transaction on a connection from `pool` whose planner has `methods` (its
-/// `enable_*` settings) switched off until the transaction ends: for statements whose right
-/// plan is known whatever the statistics say. `BEGIN` and the settings travel as one simple
-/// query, so this costs no round trip more than `pool.begin()`.
-pub(crate) async fn begin_planned_without(
-    pool: &PgPool,
-    methods: &[PlannerMethod],
-) -> StoreResult<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut statement = String::from("BEGIN");
-    for method in methods {
-        statement.push_str("; SET LOCAL ");
-        statement.push_str(method.setting());
-        statement.push_str(" = off");
-    }
-    pool.begin_with(statement).await.map_err(db)
-}
-
-/// A planner method [`begin_planned_without`] can switch off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PlannerMethod {
-    SeqScan,
-    BitmapScan,
-    Sort,
-    HashJoin,
-    MergeJoin,
-}
-
-impl PlannerMethod {
-    /// The planner's setting for the method.
-    const fn setting(self) -> &'static str {
-        match self {
-            Self::SeqScan => "enable_seqscan",
-            Self::BitmapScan => "enable_bitmapscan",
-            Self::Sort => "enable_sort",
-            Self::HashJoin => "enable_hashjoin",
-            Self::MergeJoin => "enable_mergejoin",
-        }
-    }
-}
-
-/// What a batch of reads or writes by key leaves the planner: one index probe per key. A
-/// batch touches at most a few hundred rows, each by a key with an index. Without statistics
-/// (a young database), while the tables are mid-sized, or with the plan a prepared statement
-/// settled on while its table was nearly empty, the planner would rather hash a whole table
-/// than probe its index once per array element, and every batch would then read every row.
-/// Probing is right at any size.
-pub(crate) const PROBE_BY_KEY: [PlannerMethod; 3] = [
-    PlannerMethod::SeqScan,
-    PlannerMethod::HashJoin,
-    PlannerMethod::MergeJoin,
-];
-
-/// Runs a queue's claim (`sql`, an `… ORDER BY … LIMIT … FOR UPDATE SKIP LOCKED` over the
-/// queue's partial index, with `bind` adding its parameters) in a transaction whose planner
-/// walks that index in order and stops at the limit, whatever the statistics say.
+/// The planner settings every pooled connection starts its session with.
 ///
-/// Left to its estimates, the planner would rather read every pending row and sort them
-/// whenever it believes there are few: while the table is young, after a flood it has not
-/// analysed yet, or with the plan it settled on for a prepared statement while the table was
-/// nearly empty. Under a flood that is the whole backlog, on every claim: measured, 450 ms per
-/// claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index
-/// (BENCHMARKS.md, "The queue claims' plans"). Two round trips more per claim.
-async fn claim_in_index_order<'q>(
-    pool: &PgPool,
-    sql: &'q str,
-    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
-) -> StoreResult<Vec<PgRow>> {
-    const CLAIM: [PlannerMethod; 3] = [
-        PlannerMethod::SeqScan,
-        PlannerMethod::BitmapScan,
-        PlannerMethod::Sort,
-    ];
-    fetch_all_planned_without(pool, &CLAIM, sql, bind).await
-}
-
-/// A statement with its parameters still to bind.
-pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-/// The rows of `sql` (with `bind` adding its parameters), run alone in a transaction begun by
-/// [`begin_planned_without`] with `methods` off.
-pub(crate) async fn fetch_all_planned_without<'q>(
-    pool: &PgPool,
-    methods: &[PlannerMethod],
-    sql: &'q str,
-    bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
-) -> StoreResult<Vec<PgRow>> {
-    let mut tx = begin_planned_without(pool, methods).await?;
-    let rows = bind(sqlx::query(sql))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(rows)
-}
+/// Every statement of the gateway reads or writes by key (a batch at most a few hundred rows,
+/// each probed through an index) or walks a queue's partial index in order up to a limit.
+/// Those are the right plans at any size, and with sequential and bitmap scans, sorts, and hash
+/// and merge joins switched off they are the only ones the planner has left wherever an index
+/// serves the statement. (Where none does, a switched-off method is still used: it is
+/// penalised, not forbidden.) Left to its estimates, the planner chose otherwise whenever it
+/// believed a table small: while the database is young, after a flood it has not analysed yet,
+/// or in the generic plan a prepared statement settled on while its table was nearly empty
+/// (servers that do not autovacuum never replace it). Measured (BENCHMARKS.md, "The queue
+/// claims' plans" and "The job workers' bulk reads"):
+/// - the queue claims read every pending row and sorted them, on every claim: 450 ms per
+///   claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index;
+/// - the job workers' bulk reads hashed the whole table on every call as it grew: 18 ms to
+///   read 37,584 messages and find 64.
+///
+/// With the plans settled by these settings, planning a statement anew for every execution
+/// only costs: PostgreSQL kept doing it for the statements with arrays, whose custom plans it
+/// estimated cheaper, and it took about a seventh of PostgreSQL's CPU at 500 messages/s. So
+/// every prepared statement is planned once per connection (`force_generic_plan`). A statement
+/// whose plan would depend on a parameter's value (a partial index's predicate, a cursor that
+/// may be absent) is written as separate statements instead.
+///
+/// Session settings cost nothing per statement. Set per transaction (`SET LOCAL` with each
+/// `BEGIN`), as they were first, they cost PostgreSQL three statements more per claim, read and
+/// unit, and each claim and read two round trips more for a transaction of its own.
+const SESSION_SETTINGS: [(&str, &str); 6] = [
+    ("enable_seqscan", "off"),
+    ("enable_bitmapscan", "off"),
+    ("enable_sort", "off"),
+    ("enable_hashjoin", "off"),
+    ("enable_mergejoin", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+];
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -137,6 +78,8 @@ pub struct PgStore {
     inbox: inbox::InboxWriter,
     /// When abandoned jobs were last buried (the `now` of that claim), shared by every clone.
     buried_at: std::sync::Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// What this store's connections sign their wake-ups with.
+    instance: crate::notify::InstanceTag,
 }
 
 impl PgStore {
@@ -155,8 +98,11 @@ impl PgStore {
     /// As [`PgStore::connect`].
     pub async fn connect_with_pool_size(url: &str, max_connections: u32) -> StoreResult<Self> {
         // The URL may hold a password: it is never part of an error.
+        let instance = crate::notify::InstanceTag::new();
         let options = PgConnectOptions::from_str(url)
-            .map_err(|_| common::config_error("malformed PostgreSQL URL".into()))?;
+            .map_err(|_| common::config_error("malformed PostgreSQL URL".into()))?
+            .options(SESSION_SETTINGS)
+            .options([(crate::notify::INSTANCE_SETTING, instance.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -175,17 +121,12 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        Ok(Self::from_pool(pool))
-    }
-
-    /// Wraps an existing pool.
-    #[must_use]
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self {
+        Ok(Self {
             pool,
             inbox: inbox::InboxWriter::default(),
             buried_at: std::sync::Arc::default(),
-        }
+            instance,
+        })
     }
 
     /// The connection pool.
@@ -220,6 +161,10 @@ impl Store for PgStore {
 
     fn atomic_units(&self) -> bool {
         true
+    }
+
+    fn wake_up_tag(&self) -> Option<&str> {
+        Some(self.instance.as_str())
     }
 
     async fn commit(&self, work: Work) -> StoreResult<Committed> {

@@ -19,9 +19,7 @@ use switchboard_core::store::{
 use switchboard_core::{ConversationId, IntegrationId, JobId, MessageId, StoreError};
 use uuid::Uuid;
 
-use super::{
-    PROBE_BY_KEY, PgStore, begin_planned_without, db, fetch_all_planned_without, opt_ts, ts,
-};
+use super::{PgStore, db, opt_ts, ts};
 use crate::common;
 
 impl PgStore {
@@ -31,7 +29,7 @@ impl PgStore {
             return Ok(Committed::default());
         }
         let now = common::now();
-        let mut tx = begin_planned_without(&self.pool, &PROBE_BY_KEY).await?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let mut committed = Committed::default();
         touch_webhooks(&mut tx, &work.webhook_touches).await?;
 
@@ -714,15 +712,10 @@ async fn finish_inbox(tx: &mut PgConnection, work: &Work, now: DateTime<Utc>) ->
     Ok(())
 }
 
-/// Bulk reads for the job workers, each probing its table once per key ([`PROBE_BY_KEY`]).
-///
-/// Left to the planner they hashed the whole table on every call as it grew. After five runs
-/// a prepared statement may settle on a generic plan, made while the table was nearly empty
-/// and assuming ten array elements; planned anew for each call, the planner still preferred
-/// the scan up to about 9,000 rows. Measured on the benchmark's maximum-rate run (30,000
-/// messages): 2.4 ms a call on average, 18 ms reading 37,584 rows to find 64 (BENCHMARKS.md,
-/// "The job workers' bulk reads"). A lateral join is no fence: the planner flattened it into
-/// the same hash join. The transaction costs two round trips more per read.
+/// Bulk reads for the job workers, each probing its table once per key: the pool's planner
+/// settings see to it. Left to the planner they hashed the whole table on every call as it
+/// grew: 2.4 ms a call on the benchmark's maximum-rate run of 30,000 messages, 18 ms to read
+/// 37,584 rows and find 64 (BENCHMARKS.md, "The job workers' bulk reads").
 impl PgStore {
     pub(super) async fn messages_by_id_list(
         &self,
@@ -733,8 +726,11 @@ impl PgStore {
             "SELECT {} FROM messages WHERE id = ANY($1)",
             super::conversations::MESSAGE_COLUMNS
         );
-        let rows =
-            fetch_all_planned_without(&self.pool, &PROBE_BY_KEY, &sql, |q| q.bind(ids)).await?;
+        let rows = sqlx::query(&sql)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(super::conversations::message).collect()
     }
 
@@ -750,10 +746,12 @@ impl PgStore {
                ON c.business_id = v.business_id AND c.id = v.id",
             super::conversations::CONVERSATION_COLUMNS_OF_C
         );
-        let rows = fetch_all_planned_without(&self.pool, &PROBE_BY_KEY, &sql, |q| {
-            q.bind(businesses).bind(ids)
-        })
-        .await?;
+        let rows = sqlx::query(&sql)
+            .bind(businesses)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter()
             .map(super::conversations::conversation)
             .collect()

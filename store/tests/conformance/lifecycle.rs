@@ -77,7 +77,7 @@ async fn open_refuses_an_unknown_scheme_without_echoing_the_url() {
 #[tokio::test]
 async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending_jobs() {
     use std::time::Duration;
-    use switchboard_core::store::{InboxState, NewJob, NewWebhookEvent};
+    use switchboard_core::store::InboxState;
     use switchboard_store::Topic;
 
     in_postgres_database(|name| {
@@ -85,18 +85,11 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
         async move {
             let store = switchboard_store::open(&url).await.unwrap();
             store.migrate().await.unwrap();
-            let mut subscription = switchboard_store::subscribe(&url)
+            let mut subscription = switchboard_store::subscribe(&url, None)
                 .await
                 .unwrap()
                 .expect("a postgres subscription");
-            let stored = || {
-                store.insert_webhook_event(NewWebhookEvent {
-                    channel: crate::support::channel("whatsapp"),
-                    integration_id: None,
-                    body: bytes::Bytes::from_static(b"{}"),
-                    received_at: chrono::Utc::now(),
-                })
-            };
+            let stored = || store.insert_webhook_event(a_webhook(chrono::Utc::now()));
             let first = stored().await.unwrap();
             let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(
@@ -112,18 +105,7 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
                 Topic::Inbox
             );
             let business = crate::support::business(&store, "A").await;
-            let queued = || {
-                store.enqueue_job(NewJob {
-                    kind: "send".into(),
-                    business_id: business.id,
-                    integration_id: None,
-                    payload: serde_json::json!({}),
-                    run_at: chrono::Utc::now(),
-                    dedupe_key: None,
-                    queue_key: None,
-                    max_attempts: 3,
-                })
-            };
+            let queued = || store.enqueue_job(a_job(business.id, chrono::Utc::now()));
             queued().await.unwrap();
             let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
@@ -141,11 +123,72 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
             let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
             assert!(
-                switchboard_store::subscribe("sqlite://x.db")
+                switchboard_store::subscribe("sqlite://x.db", None)
                     .await
                     .unwrap()
                     .is_none()
             );
+        }
+    })
+    .await;
+}
+
+/// Each instance signs its wake-ups; its own listener passes over them (the instance woke its
+/// workers in process already) and hears every other instance's. Notifications arrive in
+/// commit order, so one that is not skipped would be the first received.
+#[tokio::test]
+async fn postgres_listeners_pass_over_their_own_instances_wake_ups() {
+    use std::time::Duration;
+    use switchboard_store::Topic;
+
+    in_postgres_database(|name| {
+        let url = database_url(&name);
+        async move {
+            let mine = switchboard_store::open(&url).await.unwrap();
+            mine.migrate().await.unwrap();
+            let other = switchboard_store::open(&url).await.unwrap();
+            let tag = mine
+                .wake_up_tag()
+                .expect("a PostgreSQL store signs its wake-ups");
+            assert_ne!(Some(tag), other.wake_up_tag());
+            let mut subscription = switchboard_store::subscribe(&url, Some(tag))
+                .await
+                .unwrap()
+                .expect("a postgres subscription");
+            let business = crate::support::business(&mine, "A").await;
+            let job = async |store: &Arc<dyn Store>| {
+                store
+                    .enqueue_job(a_job(business.id, chrono::Utc::now()))
+                    .await
+                    .unwrap();
+            };
+            let webhook = async |store: &Arc<dyn Store>| {
+                store
+                    .insert_webhook_event(a_webhook(chrono::Utc::now()))
+                    .await
+                    .unwrap();
+            };
+            let next = async |subscription: &mut switchboard_store::Subscription| {
+                tokio::time::timeout(Duration::from_secs(5), subscription.recv())
+                    .await
+                    .expect("a notification in time")
+                    .unwrap()
+            };
+
+            job(&mine).await;
+            webhook(&other).await;
+            assert_eq!(next(&mut subscription).await, Topic::Inbox);
+            webhook(&mine).await;
+            job(&other).await;
+            assert_eq!(next(&mut subscription).await, Topic::Jobs);
+
+            // Without a tag of its own, a listener hears every instance.
+            let mut everything = switchboard_store::subscribe(&url, None)
+                .await
+                .unwrap()
+                .expect("a postgres subscription");
+            job(&mine).await;
+            assert_eq!(next(&mut everything).await, Topic::Jobs);
         }
     })
     .await;
@@ -216,21 +259,13 @@ async fn postgres_inbox_writer_recovers_from_a_lost_connection() {
 /// analysed). A flood makes that the whole backlog on every claim.
 #[tokio::test]
 async fn postgres_inbox_claims_read_a_batch_not_the_backlog_after_the_table_grows() {
-    use switchboard_core::store::{InboxStore, NewWebhookEvent};
+    use switchboard_core::store::InboxStore;
 
     in_postgres_database(|name| async move {
         let store = small_pool_store(&name).await;
         let now = chrono::Utc::now();
         for _ in 0..8 {
-            store
-                .insert_webhook_event(NewWebhookEvent {
-                    channel: crate::support::channel("whatsapp"),
-                    integration_id: None,
-                    body: bytes::Bytes::from_static(b"{}"),
-                    received_at: now,
-                })
-                .await
-                .unwrap();
+            store.insert_webhook_event(a_webhook(now)).await.unwrap();
         }
         // Claimed one by one while the table is small: more than the five executions after
         // which PostgreSQL would otherwise settle on a plan for good.
@@ -273,26 +308,14 @@ async fn postgres_inbox_claims_read_a_batch_not_the_backlog_after_the_table_grow
 /// The same for the jobs queue.
 #[tokio::test]
 async fn postgres_job_claims_read_a_batch_not_the_backlog_after_the_table_grows() {
-    use switchboard_core::store::{JobStore, NewJob, TenantStore};
+    use switchboard_core::store::{JobStore, TenantStore};
 
     in_postgres_database(|name| async move {
         let store = small_pool_store(&name).await;
         let business = store.create_business("A").await.unwrap();
         let now = chrono::Utc::now();
         for _ in 0..8 {
-            store
-                .enqueue_job(NewJob {
-                    kind: "send".into(),
-                    business_id: business.id,
-                    integration_id: None,
-                    payload: serde_json::json!({}),
-                    run_at: now,
-                    dedupe_key: None,
-                    queue_key: None,
-                    max_attempts: 3,
-                })
-                .await
-                .unwrap();
+            store.enqueue_job(a_job(business.id, now)).await.unwrap();
         }
         for _ in 0..8 {
             assert_eq!(store.claim_jobs("w", 1, LEASE, now).await.unwrap().len(), 1);
@@ -431,6 +454,33 @@ async fn rows_scanned_in(
     statistic_growth(store, ROWS_SCANNED, table, read).await
 }
 
+/// An empty WhatsApp webhook received at `at`.
+fn a_webhook(at: chrono::DateTime<chrono::Utc>) -> switchboard_core::store::NewWebhookEvent {
+    switchboard_core::store::NewWebhookEvent {
+        channel: crate::support::channel("whatsapp"),
+        integration_id: None,
+        body: bytes::Bytes::from_static(b"{}"),
+        received_at: at,
+    }
+}
+
+/// A send job of `business`, due at `at`, in no queue.
+fn a_job(
+    business: switchboard_core::BusinessId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> switchboard_core::store::NewJob {
+    switchboard_core::store::NewJob {
+        kind: "send".into(),
+        business_id: business,
+        integration_id: None,
+        payload: serde_json::json!({}),
+        run_at: at,
+        dedupe_key: None,
+        queue_key: None,
+        max_attempts: 3,
+    }
+}
+
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Rows added to a queue after its claim has run a few times.
 const BACKLOG: i64 = 20_000;
@@ -442,6 +492,105 @@ async fn small_pool_store(name: &str) -> switchboard_store::PgStore {
         .unwrap();
     store.migrate().await.unwrap();
     store
+}
+
+/// The pool's plans are generic (planned once per statement, whatever the parameters), so a
+/// list whose right plan depends on a parameter is written as separate statements: the dead
+/// jobs and the quarantined webhooks each read their own partial index, and a page of messages
+/// after a cursor seeks to the cursor. One statement for every state or cursor read the whole
+/// table, or the whole conversation, for each page.
+#[tokio::test]
+async fn postgres_lists_read_their_page_not_the_table() {
+    use switchboard_core::MessageId;
+    use switchboard_core::store::{
+        ConversationStore, InboxState, InboxStore, JobState, JobStore, Page,
+    };
+
+    in_postgres_database(|name| async move {
+        let store = Arc::new(small_pool_store(&name).await);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let (_, conversation) = crate::support::setup(&dyn_store).await;
+        for sql in [
+            "INSERT INTO messages (id, conversation_id, integration_id, direction, type, status) \
+             SELECT gen_random_uuid(), $2, $3, 'inbound', 'text', 'delivered' \
+             FROM generate_series(1, $1)",
+            "INSERT INTO jobs (id, kind, business_id, payload, max_attempts, run_at, state) \
+             SELECT gen_random_uuid(), 'send', $4, '{}', 3, now(), \
+                 CASE WHEN g <= 3 THEN 'dead' ELSE 'done' END \
+             FROM generate_series(1, $1) g",
+            "INSERT INTO webhook_events (id, channel, body, received_at, state) \
+             SELECT gen_random_uuid(), 'whatsapp', '\\x7b7d', now(), \
+                 CASE WHEN g <= 3 THEN 'quarantined' ELSE 'processed' END \
+             FROM generate_series(1, $1) g",
+        ] {
+            sqlx::query(sql)
+                .bind(BACKLOG)
+                .bind(conversation.id.as_uuid())
+                .bind(conversation.integration_id.as_uuid())
+                .bind(conversation.business_id.as_uuid())
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        // The 30th oldest message by id: a page before it walks past almost all the others
+        // unless it seeks.
+        let cursor: uuid::Uuid =
+            sqlx::query_scalar("SELECT id FROM messages ORDER BY id OFFSET 29 LIMIT 1")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        let page = Page {
+            before: Some(MessageId::from_uuid(cursor)),
+            limit: 20,
+        };
+
+        let (listed, read) = rows_read_from(&store, "messages", async {
+            store
+                .list_messages(conversation.id, page)
+                .await
+                .unwrap()
+                .len()
+        })
+        .await;
+        assert_eq!(listed, 20);
+        assert!(read < 1_000, "a page of 20 messages read {read} rows");
+        let (listed, read) = rows_read_from(&store, "jobs", async {
+            store
+                .list_jobs(conversation.business_id, JobState::Dead, 50)
+                .await
+                .unwrap()
+                .len()
+        })
+        .await;
+        assert_eq!(listed, 3);
+        assert!(read < 1_000, "listing 3 dead jobs read {read} rows");
+        let (listed, read) = rows_read_from(&store, "webhook_events", async {
+            store
+                .webhook_events_in_state(InboxState::Quarantined, 50)
+                .await
+                .unwrap()
+                .len()
+        })
+        .await;
+        assert_eq!(listed, 3);
+        assert!(
+            read < 1_000,
+            "listing 3 quarantined webhooks read {read} rows"
+        );
+    })
+    .await;
+}
+
+/// What `read` returns, and how many rows of `table` it read, by scanning it or through an
+/// index (as the pool's one connection reports them).
+async fn rows_read_from(
+    store: &switchboard_store::PgStore,
+    table: &str,
+    read: impl std::future::Future<Output = usize>,
+) -> (usize, i64) {
+    const ROWS_READ: &str = "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_user_tables \
+         WHERE relname = $1";
+    statistic_growth(store, ROWS_READ, table, read).await
 }
 
 /// What `claim` returns, and how many entries of `index` it read (as the pool's one connection

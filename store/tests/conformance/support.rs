@@ -4,12 +4,11 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::{Arc, Once};
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::PgConnection;
 use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::{DeliveryStatus, Integration, MessageKind};
 use switchboard_core::store::{
@@ -113,17 +112,12 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     in_postgres_database(move |name| async move {
-        let options = PgConnectOptions::from_str(&pg_url())
-            .expect("URL")
-            .database(&name);
-        let pool = PgPoolOptions::new()
-            .max_connections(5)
-            .test_before_acquire(false)
-            .connect_with(options)
+        // As the gateway connects, with the pool's session settings.
+        let store = PgStore::connect_with_pool_size(&database_url(&name), 5)
             .await
             .expect("connect to the test database");
-        let store: Arc<dyn Store> = Arc::new(PgStore::from_pool(pool.clone()));
-        test(prepared(store, prepare).await).await;
+        let pool = store.pool().clone();
+        test(prepared(Arc::new(store), prepare).await).await;
         pool.close().await;
     })
     .await;
