@@ -76,7 +76,6 @@ async fn open_refuses_an_unknown_scheme_without_echoing_the_url() {
 
 #[tokio::test]
 async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending_jobs() {
-    use std::time::Duration;
     use switchboard_core::store::InboxState;
     use switchboard_store::Topic;
 
@@ -85,30 +84,21 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
         async move {
             let store = switchboard_store::open(&url).await.unwrap();
             store.migrate().await.unwrap();
-            let mut subscription = switchboard_store::subscribe(&url, None)
-                .await
-                .unwrap()
-                .expect("a postgres subscription");
+            let mut subscription = listening(&url, None).await;
             let stored = || store.insert_webhook_event(a_webhook(chrono::Utc::now()));
             let first = stored().await.unwrap();
-            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
-            assert_eq!(
-                topic.expect("a notification in time").unwrap(),
-                Topic::Inbox
-            );
+            assert_eq!(next_wake_up(&mut subscription, IN_TIME).await, Topic::Inbox);
             // A second webhook right after the first falls within the writer's announcement
             // interval: it is announced once the interval is over, not left to polling.
             stored().await.unwrap();
-            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
             assert_eq!(
-                topic.expect("the later webhook announced too").unwrap(),
+                next_wake_up(&mut subscription, "the later webhook announced too").await,
                 Topic::Inbox
             );
             let business = crate::support::business(&store, "A").await;
             let queued = || store.enqueue_job(a_job(business.id, chrono::Utc::now()));
             queued().await.unwrap();
-            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
-            assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
+            assert_eq!(next_wake_up(&mut subscription, IN_TIME).await, Topic::Jobs);
             // A replayed webhook is announced like a stored one; a requeue that changes
             // nothing announces nothing (the next notification is the job's).
             store
@@ -116,12 +106,13 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
                 .await
                 .unwrap();
             assert!(store.requeue_webhook_event(first).await.unwrap());
-            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
-            assert_eq!(topic.expect("the replay announced").unwrap(), Topic::Inbox);
+            assert_eq!(
+                next_wake_up(&mut subscription, "the replay announced").await,
+                Topic::Inbox
+            );
             assert!(!store.requeue_webhook_event(first).await.unwrap());
             queued().await.unwrap();
-            let topic = tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await;
-            assert_eq!(topic.expect("a notification in time").unwrap(), Topic::Jobs);
+            assert_eq!(next_wake_up(&mut subscription, IN_TIME).await, Topic::Jobs);
             assert!(
                 switchboard_store::subscribe("sqlite://x.db", None)
                     .await
@@ -138,7 +129,6 @@ async fn postgres_notifies_listeners_of_stored_and_replayed_webhooks_and_pending
 /// commit order, so one that is not skipped would be the first received.
 #[tokio::test]
 async fn postgres_listeners_pass_over_their_own_instances_wake_ups() {
-    use std::time::Duration;
     use switchboard_store::Topic;
 
     in_postgres_database(|name| {
@@ -151,10 +141,7 @@ async fn postgres_listeners_pass_over_their_own_instances_wake_ups() {
                 .wake_up_tag()
                 .expect("a PostgreSQL store signs its wake-ups");
             assert_ne!(Some(tag), other.wake_up_tag());
-            let mut subscription = switchboard_store::subscribe(&url, Some(tag))
-                .await
-                .unwrap()
-                .expect("a postgres subscription");
+            let mut subscription = listening(&url, Some(tag)).await;
             let business = crate::support::business(&mine, "A").await;
             let job = async |store: &Arc<dyn Store>| {
                 store
@@ -168,27 +155,17 @@ async fn postgres_listeners_pass_over_their_own_instances_wake_ups() {
                     .await
                     .unwrap();
             };
-            let next = async |subscription: &mut switchboard_store::Subscription| {
-                tokio::time::timeout(Duration::from_secs(5), subscription.recv())
-                    .await
-                    .expect("a notification in time")
-                    .unwrap()
-            };
-
             job(&mine).await;
             webhook(&other).await;
-            assert_eq!(next(&mut subscription).await, Topic::Inbox);
+            assert_eq!(next_wake_up(&mut subscription, IN_TIME).await, Topic::Inbox);
             webhook(&mine).await;
             job(&other).await;
-            assert_eq!(next(&mut subscription).await, Topic::Jobs);
+            assert_eq!(next_wake_up(&mut subscription, IN_TIME).await, Topic::Jobs);
 
             // Without a tag of its own, a listener hears every instance.
-            let mut everything = switchboard_store::subscribe(&url, None)
-                .await
-                .unwrap()
-                .expect("a postgres subscription");
+            let mut everything = listening(&url, None).await;
             job(&mine).await;
-            assert_eq!(next(&mut everything).await, Topic::Jobs);
+            assert_eq!(next_wake_up(&mut everything, IN_TIME).await, Topic::Jobs);
         }
     })
     .await;
@@ -452,6 +429,27 @@ async fn rows_scanned_in(
 ) -> (usize, i64) {
     const ROWS_SCANNED: &str = "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relname = $1";
     statistic_growth(store, ROWS_SCANNED, table, read).await
+}
+
+/// A `LISTEN` on the database at `url`, passing over notifications tagged `own`.
+async fn listening(url: &str, own: Option<&str>) -> switchboard_store::Subscription {
+    switchboard_store::subscribe(url, own)
+        .await
+        .unwrap()
+        .expect("a postgres subscription")
+}
+
+const IN_TIME: &str = "a notification in time";
+
+/// The next wake-up `subscription` hears, within 5 s (`expected` says which one is awaited).
+async fn next_wake_up(
+    subscription: &mut switchboard_store::Subscription,
+    expected: &str,
+) -> switchboard_store::Topic {
+    tokio::time::timeout(std::time::Duration::from_secs(5), subscription.recv())
+        .await
+        .expect(expected)
+        .unwrap()
 }
 
 /// An empty WhatsApp webhook received at `at`.
