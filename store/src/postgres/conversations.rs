@@ -146,21 +146,29 @@ impl ConversationStore for PgStore {
         business: BusinessId,
         page: Page<ConversationId>,
     ) -> StoreResult<Vec<Conversation>> {
-        // Newest activity first; the cursor is the last conversation of the previous page.
+        // Newest activity first, in the order of `conversations_business_activity_idx`; the
+        // cursor is the last conversation of the previous page (of the same business). A
+        // statement for the first page and one for the others: the pool's plans are generic,
+        // and one made for any cursor could not seek to it.
+        let after_cursor = if page.before.is_some() {
+            "AND (COALESCE(last_message_at, created_at), id) < \
+                 (SELECT COALESCE(last_message_at, created_at), id FROM conversations \
+                  WHERE id = $3 AND business_id = $1)"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE business_id = $1 AND \
-                 ($2 IS NULL OR (COALESCE(last_message_at, created_at), id) < \
-                     (SELECT COALESCE(last_message_at, created_at), id FROM conversations \
-                      WHERE id = $2)) \
-             ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC LIMIT $3"
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+             WHERE business_id = $1 {after_cursor} \
+             ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(business.as_uuid())
-            .bind(page.before.map(|c| c.as_uuid()))
-            .bind(common::limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(common::limit(page.limit));
+        if let Some(before) = page.before {
+            query = query.bind(before.as_uuid());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(conversation).collect()
     }
 

@@ -23,6 +23,44 @@ const MESSAGE_COLUMNS: &str = "id, conversation_id, integration_id, direction, \
     provider_message_id, type, text, payload, status, status_at, error_code, error_reason, \
     provider_timestamp, created_at";
 
+/// The conversations list: newest activity first, in the order of
+/// `conversations_business_activity_idx`; `$1` the business, `$2` the limit and, `after_cursor`,
+/// `$3` the last conversation of the previous page (of the same business).
+///
+/// A statement for the first page and one for the others: SQLite plans a statement once, and a
+/// plan for any cursor could not seek to it. SQLite seeks an indexed expression by a plain
+/// bound, not by a row value, hence the bound on the time before the comparison that orders
+/// ties by id.
+fn list_conversations_sql(after_cursor: bool) -> String {
+    let after_cursor = if after_cursor {
+        "AND COALESCE(last_message_at, created_at) <= \
+             (SELECT COALESCE(last_message_at, created_at) FROM conversations \
+              WHERE id = $3 AND business_id = $1) \
+         AND (COALESCE(last_message_at, created_at), id) < \
+             (SELECT COALESCE(last_message_at, created_at), id FROM conversations \
+              WHERE id = $3 AND business_id = $1)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+         WHERE business_id = $1 {after_cursor} \
+         ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC LIMIT $2"
+    )
+}
+
+/// A conversation's messages, newest first; `$1` the conversation, `$2` the limit and,
+/// `after_cursor`, `$3` the last message of the previous page. Two statements, as in
+/// [`list_conversations_sql`].
+fn list_messages_sql(after_cursor: bool) -> String {
+    let after_cursor = if after_cursor { "AND id < $3" } else { "" };
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE conversation_id = $1 {after_cursor} \
+         ORDER BY id DESC LIMIT $2"
+    )
+}
+
 fn conversation(row: &SqliteRow) -> StoreResult<Conversation> {
     let channel: String = get(row, "channel_type")?;
     Ok(Conversation {
@@ -140,21 +178,14 @@ impl ConversationStore for SqliteStore {
         business: BusinessId,
         page: Page<ConversationId>,
     ) -> StoreResult<Vec<Conversation>> {
-        // Newest activity first; the cursor is the last conversation of the previous page.
-        let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE business_id = $1 AND \
-                 ($2 IS NULL OR (COALESCE(last_message_at, created_at), id) < \
-                     (SELECT COALESCE(last_message_at, created_at), id FROM conversations \
-                      WHERE id = $2)) \
-             ORDER BY COALESCE(last_message_at, created_at) DESC, id DESC LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
+        let sql = list_conversations_sql(page.before.is_some());
+        let mut query = sqlx::query(&sql)
             .bind(business.as_uuid())
-            .bind(page.before.map(|c| c.as_uuid()))
-            .bind(common::limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(common::limit(page.limit));
+        if let Some(before) = page.before {
+            query = query.bind(before.as_uuid());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(conversation).collect()
     }
 
@@ -223,18 +254,14 @@ impl ConversationStore for SqliteStore {
         conversation: ConversationId,
         page: Page<MessageId>,
     ) -> StoreResult<Vec<Message>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages \
-             WHERE conversation_id = $1 AND ($2 IS NULL OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
-        );
-        let rows = sqlx::query(&sql)
+        let sql = list_messages_sql(page.before.is_some());
+        let mut query = sqlx::query(&sql)
             .bind(conversation.as_uuid())
-            .bind(page.before.map(|m| m.as_uuid()))
-            .bind(common::limit(page.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+            .bind(common::limit(page.limit));
+        if let Some(before) = page.before {
+            query = query.bind(before.as_uuid());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(message).collect()
     }
 
@@ -291,5 +318,64 @@ impl ConversationStore for SqliteStore {
         .await
         .map_err(db)?;
         one_row(&result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::store::Store;
+
+    use super::*;
+
+    /// What SQLite's planner says it does with `sql`, one line per step.
+    async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(store.pool())
+            .await
+            .expect("a plan");
+        rows.iter()
+            .map(|row| get(row, "detail").expect("a step"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_page_after_a_cursor_seeks_to_it_in_the_lists_index() {
+        let dir = std::env::temp_dir().join(format!("sb-plan-{}", Uuid::new_v4().simple()));
+        let store = SqliteStore::connect(&format!("sqlite://{}/plan.db", dir.display()))
+            .await
+            .expect("open SQLite");
+        store.migrate().await.expect("migrate");
+        let cases = [
+            (
+                list_conversations_sql(true),
+                "conversations_business_activity_idx (business_id=? AND <expr><?)",
+            ),
+            (
+                list_conversations_sql(false),
+                "conversations_business_activity_idx (business_id=?)",
+            ),
+            (
+                list_messages_sql(true),
+                "messages_conversation_idx (conversation_id=? AND id<?)",
+            ),
+            (
+                list_messages_sql(false),
+                "messages_conversation_idx (conversation_id=?)",
+            ),
+        ];
+        for (sql, seek) in cases {
+            let steps = plan(&store, &sql).await;
+            assert!(
+                steps.iter().any(|step| step.ends_with(seek)),
+                "{sql}\n{steps:#?}"
+            );
+            // In the index's order: no step sorts what it read.
+            assert!(
+                !steps.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{sql}\n{steps:#?}"
+            );
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

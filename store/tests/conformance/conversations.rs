@@ -11,6 +11,7 @@ conformance!(Migrated:
     upserting_keeps_one_conversation_per_chat_and_only_moves_times_forward,
     another_business_cannot_read_or_touch_a_conversation,
     conversations_are_listed_by_latest_activity_a_page_at_a_time,
+    pages_through_conversations_with_the_same_activity_skip_and_repeat_nothing,
     a_conversation_is_found_by_its_integration_and_chat,
 );
 
@@ -136,6 +137,51 @@ async fn conversations_are_listed_by_latest_activity_a_page_at_a_time(store: Arc
             .unwrap()
             .is_empty()
     );
+}
+
+async fn pages_through_conversations_with_the_same_activity_skip_and_repeat_nothing(
+    store: Arc<dyn Store>,
+) {
+    let (i, _) = setup(&store).await;
+    // Four conversations at one moment between others: ties are ordered by id.
+    for (chat, secs) in [
+        ("a", 40),
+        ("b", 20),
+        ("c", 20),
+        ("d", 20),
+        ("e", 20),
+        ("f", 10),
+    ] {
+        store
+            .upsert_conversation(upsert(&i, chat, None, secs))
+            .await
+            .unwrap();
+    }
+    let first_page = Page {
+        before: None,
+        limit: 100,
+    };
+    let all = store
+        .list_conversations(i.business_id, first_page)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 7);
+    for pair in all.windows(2) {
+        let key = |c: &Conversation| (c.last_message_at, c.id);
+        assert!(key(&pair[0]) > key(&pair[1]), "{pair:?}");
+    }
+    // One at a time, each page after the last: the same conversations in the same order.
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = Page { before, limit: 1 };
+        let items = store.list_conversations(i.business_id, page).await.unwrap();
+        let Some(last) = items.last() else { break };
+        before = Some(last.id);
+        paged.extend(items);
+        assert!(paged.len() <= all.len(), "paging does not end: {paged:?}");
+    }
+    assert_eq!(paged, all);
 }
 
 async fn a_conversation_is_found_by_its_integration_and_chat(store: Arc<dyn Store>) {

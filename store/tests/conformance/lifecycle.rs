@@ -495,14 +495,16 @@ async fn small_pool_store(name: &str) -> switchboard_store::PgStore {
 /// The pool's plans are generic (planned once per statement, whatever the parameters), so a
 /// list whose right plan depends on a parameter is written as separate statements: the dead
 /// jobs and the quarantined webhooks each read their own partial index, and a page of messages
-/// after a cursor seeks to the cursor. One statement for every state or cursor read the whole
-/// table, or the whole conversation, for each page.
+/// or of conversations after a cursor seeks to the cursor in an index of the list's own order.
+/// One statement for every state or cursor read the whole table, or the whole conversation, for
+/// each page; the conversations list, ordered by an expression no index held, sorted all of a
+/// business's conversations for each page.
 #[tokio::test]
 async fn postgres_lists_read_their_page_not_the_table() {
-    use switchboard_core::MessageId;
     use switchboard_core::store::{
         ConversationStore, InboxState, InboxStore, JobState, JobStore, Page,
     };
+    use switchboard_core::{ConversationId, MessageId};
 
     in_postgres_database(|name| async move {
         let store = Arc::new(small_pool_store(&name).await);
@@ -520,6 +522,12 @@ async fn postgres_lists_read_their_page_not_the_table() {
              SELECT gen_random_uuid(), 'whatsapp', '\\x7b7d', now(), \
                  CASE WHEN g <= 3 THEN 'quarantined' ELSE 'processed' END \
              FROM generate_series(1, $1) g",
+            // The business's other conversations, one a second further back.
+            "INSERT INTO conversations (id, business_id, integration_id, channel_type, \
+                 external_chat_id, last_message_at) \
+             SELECT gen_random_uuid(), $4, $3, 'whatsapp', 'chat-' || g, \
+                 now() - g * interval '1 second' \
+             FROM generate_series(1, $1) g",
         ] {
             sqlx::query(sql)
                 .bind(BACKLOG)
@@ -530,53 +538,69 @@ async fn postgres_lists_read_their_page_not_the_table() {
                 .await
                 .unwrap();
         }
-        // The 30th oldest message by id: a page before it walks past almost all the others
-        // unless it seeks.
-        let cursor: uuid::Uuid =
+        // The 30th oldest message by id, and the 30th least recent conversation: a page before
+        // either walks past, or sorts, almost all the others unless it seeks.
+        let message: uuid::Uuid =
             sqlx::query_scalar("SELECT id FROM messages ORDER BY id OFFSET 29 LIMIT 1")
                 .fetch_one(store.pool())
                 .await
                 .unwrap();
-        let page = Page {
-            before: Some(MessageId::from_uuid(cursor)),
+        let chat: uuid::Uuid = sqlx::query_scalar(
+            "SELECT id FROM conversations \
+             ORDER BY COALESCE(last_message_at, created_at), id OFFSET 29 LIMIT 1",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let (business, s) = (conversation.business_id, &store);
+        let messages = Page {
+            before: Some(MessageId::from_uuid(message)),
+            limit: 20,
+        };
+        let conversations = Page {
+            before: Some(ConversationId::from_uuid(chat)),
             limit: 20,
         };
 
-        let (listed, read) = rows_read_from(&store, "messages", async {
-            store
-                .list_messages(conversation.id, page)
+        let page = async {
+            s.list_messages(conversation.id, messages)
                 .await
-                .unwrap()
-                .len()
-        })
-        .await;
-        assert_eq!(listed, 20);
-        assert!(read < 1_000, "a page of 20 messages read {read} rows");
-        let (listed, read) = rows_read_from(&store, "jobs", async {
-            store
-                .list_jobs(conversation.business_id, JobState::Dead, 50)
+                .map(|l| l.len())
+        };
+        lists_reading_little(s, "messages", "a page of messages", 20, page).await;
+        let page = async {
+            s.list_conversations(business, conversations)
                 .await
-                .unwrap()
-                .len()
-        })
-        .await;
-        assert_eq!(listed, 3);
-        assert!(read < 1_000, "listing 3 dead jobs read {read} rows");
-        let (listed, read) = rows_read_from(&store, "webhook_events", async {
-            store
-                .webhook_events_in_state(InboxState::Quarantined, 50)
+                .map(|l| l.len())
+        };
+        lists_reading_little(s, "conversations", "a page of conversations", 20, page).await;
+        let dead = async {
+            s.list_jobs(business, JobState::Dead, 50)
                 .await
-                .unwrap()
-                .len()
-        })
-        .await;
-        assert_eq!(listed, 3);
-        assert!(
-            read < 1_000,
-            "listing 3 quarantined webhooks read {read} rows"
-        );
+                .map(|l| l.len())
+        };
+        lists_reading_little(s, "jobs", "the dead jobs", 3, dead).await;
+        let held = async {
+            let listed = s.webhook_events_in_state(InboxState::Quarantined, 50).await;
+            listed.map(|l| l.len())
+        };
+        lists_reading_little(s, "webhook_events", "the quarantined webhooks", 3, held).await;
     })
     .await;
+}
+
+/// Asserts that `list` (`what`) lists `expected` items and reads fewer than 1,000 rows of
+/// `table` to do so.
+async fn lists_reading_little(
+    store: &switchboard_store::PgStore,
+    table: &str,
+    what: &str,
+    expected: usize,
+    list: impl std::future::Future<Output = Result<usize, switchboard_core::StoreError>>,
+) {
+    let (listed, read) = rows_read_from(store, table, async { list.await.unwrap() }).await;
+    assert_eq!(listed, expected, "{what}");
+    assert!(read < 1_000, "listing {what} ({listed}) read {read} rows");
 }
 
 /// What `read` returns, and how many rows of `table` it read, by scanning it or through an
