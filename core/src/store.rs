@@ -277,6 +277,14 @@ pub trait InboxStore: Send + Sync {
     ) -> StoreResult<Vec<WebhookEvent>>;
     /// Puts a quarantined or unrouted event back to pending.
     async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool>;
+    /// Deletes up to `limit` processed events received before `before`, oldest first; returns
+    /// how many. Events in any other state are kept whatever their age: pending ones are still
+    /// to be processed, quarantined and unrouted ones are listed for an operator to act on.
+    async fn delete_processed_webhook_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
 }
 
 /// A conversation with one external chat.

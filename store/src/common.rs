@@ -123,6 +123,15 @@ pub(crate) fn limit(limit: u32) -> i64 {
     i64::from(limit)
 }
 
+/// The least time-ordered id (UUIDv7) made at `at`: every id made before `at` is below it.
+///
+/// Rows keyed by such ids (inbox rows, jobs) are in the order they were made, so a sweep of
+/// old rows walks the primary key up to this id and reads no newer row.
+pub(crate) fn first_id_at(at: DateTime<Utc>) -> uuid::Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
 /// Maps the driver errors that are not about a particular database's rules: connection and
 /// pool problems are `Unavailable`, decoding problems `Corrupt`, the rest `Database`.
 pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {

@@ -40,6 +40,9 @@ pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
 ];
 
+/// The longest `workers.inbox_retention_days`: a hundred years.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// Configuration as read, before validation. Its `Debug` output is the redacted form.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +110,7 @@ pub struct WorkersSettings {
     pub batch: u32,
     pub max_attempts: i32,
     pub reconcile_secs: u64,
+    pub inbox_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -346,6 +350,12 @@ impl Settings {
                 "must be between 1 and 100",
             ));
         }
+        if workers.inbox_retention_days > MAX_RETENTION_DAYS {
+            return Err(ConfigError::new(
+                "workers.inbox_retention_days",
+                "must be between 0 (keep forever) and 36500",
+            ));
+        }
         Ok(())
     }
 
@@ -359,6 +369,9 @@ impl Settings {
             batch: self.workers.batch,
             max_attempts: self.workers.max_attempts,
             reconcile_after: Duration::from_secs(self.workers.reconcile_secs),
+            inbox_retention: (self.workers.inbox_retention_days > 0).then(|| {
+                Duration::from_secs(u64::from(self.workers.inbox_retention_days) * 86_400)
+            }),
             worker_id: format!("{}-{}", hostname(), std::process::id()),
         }
     }

@@ -76,6 +76,7 @@ pub(super) fn redacted(settings: &Settings) -> Value {
             "batch": settings.workers.batch,
             "max_attempts": settings.workers.max_attempts,
             "reconcile_secs": settings.workers.reconcile_secs,
+            "inbox_retention_days": settings.workers.inbox_retention_days,
         },
         "responder": {
             "kind": format!("{:?}", settings.responder.kind).to_lowercase(),

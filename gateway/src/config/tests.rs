@@ -195,6 +195,11 @@ fn each_malformed_value_is_reported_with_its_key() {
         ),
         ("LOG_LEVEL", "info,[=", "log.level"),
         ("SWITCHBOARD_RESPONDER__TEXT", "\" \"", "responder.text"),
+        (
+            "SWITCHBOARD_WORKERS__INBOX_RETENTION_DAYS",
+            "36501",
+            "workers.inbox_retention_days",
+        ),
     ];
     for (var, value, key) in cases {
         let error = validation_error(|jail| jail.set_env(var, value), true);
@@ -302,6 +307,20 @@ fn numeric_looking_environment_values_can_be_read_as_strings_by_adapters() {
         let section: Section =
             serde_json::from_value(settings.channels["whatsapp"].clone()).expect("parses");
         assert_eq!(section.app_id, "1234567890");
+        Ok(())
+    });
+}
+
+#[test]
+fn processed_webhooks_are_kept_thirty_days_by_default_and_zero_keeps_them_forever() {
+    Jail::expect_with(|jail| {
+        jail.clear_env();
+        let days = |settings: Settings| settings.worker_settings().inbox_retention;
+        assert_eq!(days(load()), Some(Duration::from_secs(30 * 86_400)));
+        jail.set_env("SWITCHBOARD_WORKERS__INBOX_RETENTION_DAYS", "0");
+        assert_eq!(days(load()), None);
+        jail.set_env("SWITCHBOARD_WORKERS__INBOX_RETENTION_DAYS", "36500");
+        assert!(load().validate(true).is_ok());
         Ok(())
     });
 }

@@ -124,6 +124,8 @@ pub struct WorkerSettings {
     /// How long a send of unknown outcome waits for the provider's status report before it is
     /// sent again (channels that report statuses only).
     pub reconcile_after: Duration,
+    /// How long a processed webhook is kept after it was received (`None`: forever).
+    pub inbox_retention: Option<Duration>,
     /// A name for this process's claims.
     pub worker_id: String,
 }

@@ -1,6 +1,8 @@
-//! The token sweeper: an integration whose token expires within seven days becomes
-//! `needs_reauth` ahead of time, with a reason the dashboard shows, so a business reconnects
-//! before messages start failing.
+//! The sweeper, every ten minutes:
+//! - an integration whose token expires within seven days becomes `needs_reauth` ahead of time,
+//!   with a reason the dashboard shows, so a business reconnects before messages start failing;
+//! - processed webhooks older than `workers.inbox_retention_days` leave the inbox, so the raw
+//!   bodies do not pile up for ever (their messages and statuses stay in their own tables).
 
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use super::Pipeline;
 /// How far ahead an expiry is flagged.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// Processed webhooks deleted by one statement of the retention sweep.
+pub const SWEEP_BATCH: u32 = 1_000;
 
 impl Pipeline {
     pub(super) async fn sweeper_loop(
@@ -24,11 +28,48 @@ impl Pipeline {
             if let Err(error) = self.sweep_expiring_tokens().await {
                 tracing::error!(%error, "token sweep failed");
             }
+            match self.sweep_processed_webhooks(&shutdown).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "old processed webhooks deleted"),
+                Err(error) => tracing::error!(%error, "inbox retention sweep failed"),
+            }
             tokio::select! {
                 () = tokio::time::sleep(SWEEP_EVERY) => {}
                 _ = shutdown.changed() => if *shutdown.borrow() { break },
             }
         }
+    }
+
+    /// Deletes the processed webhooks received longer than the retention ago, in batches of
+    /// [`SWEEP_BATCH`] (each a short statement, so the workers' own statements are not held
+    /// up), until none is left or the process is shutting down; returns how many.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn sweep_processed_webhooks(
+        &self,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<u64, StoreError> {
+        let Some(retention) = self.settings.inbox_retention else {
+            return Ok(0);
+        };
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let Some(before) = Utc::now().checked_sub_signed(retention) else {
+            return Ok(0);
+        };
+        let store = self.app.store.as_ref();
+        let mut deleted = 0;
+        while !*shutdown.borrow() {
+            let batch = store
+                .delete_processed_webhook_events(before, SWEEP_BATCH)
+                .await?;
+            deleted += batch;
+            if batch < u64::from(SWEEP_BATCH) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(deleted)
     }
 
     /// Marks integrations whose token expires within [`EXPIRY_WARNING_DAYS`]; returns how many.

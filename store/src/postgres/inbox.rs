@@ -161,6 +161,27 @@ impl InboxStore for PgStore {
             .map_err(db)?;
         Ok(requeued.is_some())
     }
+
+    async fn delete_processed_webhook_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        // Ids are time-ordered: the walk of the primary key stops at the first id of `before`,
+        // so a sweep reads the old rows only. The time is checked as well, whatever the id.
+        let result = sqlx::query(
+            "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events \
+                 WHERE id < $1 AND received_at < $2 AND state = 'processed' \
+                 ORDER BY id LIMIT $3)",
+        )
+        .bind(common::first_id_at(before))
+        .bind(ts(before))
+        .bind(common::limit(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(result.rows_affected())
+    }
 }
 
 /// Group commit of webhook inserts.

@@ -15,6 +15,7 @@ conformance!(Migrated:
     finished_events_leave_the_queue_and_are_listed_by_state_newest_first,
     only_quarantined_or_unrouted_events_can_be_requeued,
     two_hundred_concurrent_inserts_all_commit_with_distinct_ids_and_intact_bodies,
+    processed_events_received_before_a_time_are_deleted_oldest_first_and_no_others,
 );
 
 fn event(body: &[u8], secs: i64) -> NewWebhookEvent {
@@ -209,5 +210,63 @@ async fn two_hundred_concurrent_inserts_all_commit_with_distinct_ids_and_intact_
             inserted.get(&event.id).map(Vec::as_slice),
             Some(&event.body[..])
         );
+    }
+}
+
+async fn processed_events_received_before_a_time_are_deleted_oldest_first_and_no_others(
+    store: Arc<dyn Store>,
+) {
+    let a_moment = || tokio::time::sleep(Duration::from_millis(3));
+    let mut old = Vec::new();
+    for body in [
+        "processed",
+        "processed too",
+        "pending",
+        "quarantined",
+        "unrouted",
+    ] {
+        let mut new = event(body.as_bytes(), 0);
+        new.received_at = chrono::Utc::now();
+        old.push(store.insert_webhook_event(new).await.unwrap());
+        a_moment().await;
+    }
+    let outcomes = [
+        (old[0], InboxState::Processed, None),
+        (old[1], InboxState::Processed, None),
+        (old[3], InboxState::Quarantined, Some("unparseable")),
+        (old[4], InboxState::Unrouted, None),
+    ];
+    for (id, state, error) in outcomes {
+        store.finish_webhook_event(id, state, error).await.unwrap();
+    }
+    let cutoff = chrono::Utc::now();
+    a_moment().await;
+    let mut new = event(b"recent", 0);
+    new.received_at = chrono::Utc::now();
+    let recent = store.insert_webhook_event(new).await.unwrap();
+    store
+        .finish_webhook_event(recent, InboxState::Processed, None)
+        .await
+        .unwrap();
+
+    // One at a time, the oldest first.
+    let swept = store.delete_processed_webhook_events(cutoff, 1).await;
+    assert_eq!(swept.unwrap(), 1);
+    assert_eq!(store.webhook_event(old[0]).await.unwrap(), None);
+    assert!(store.webhook_event(old[1]).await.unwrap().is_some());
+    let swept = store.delete_processed_webhook_events(cutoff, 100).await;
+    assert_eq!(swept.unwrap(), 1);
+    assert_eq!(store.webhook_event(old[1]).await.unwrap(), None);
+    // Nothing else is old and processed: the pending, quarantined, unrouted and recent rows stay.
+    let swept = store.delete_processed_webhook_events(cutoff, 100).await;
+    assert_eq!(swept.unwrap(), 0);
+    for (kept, state) in [
+        (old[2], InboxState::Pending),
+        (old[3], InboxState::Quarantined),
+        (old[4], InboxState::Unrouted),
+        (recent, InboxState::Processed),
+    ] {
+        let row = store.webhook_event(kept).await.unwrap();
+        assert_eq!(row.map(|r| r.state), Some(state));
     }
 }

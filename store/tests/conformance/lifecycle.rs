@@ -585,6 +585,13 @@ async fn postgres_lists_read_their_page_not_the_table() {
             listed.map(|l| l.len())
         };
         lists_reading_little(s, "webhook_events", "the quarantined webhooks", 3, held).await;
+        // A retention sweep that finds nothing old walks no further than the old ids.
+        let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+        let sweep = async {
+            let swept = s.delete_processed_webhook_events(yesterday, 1_000).await;
+            swept.map(|n| usize::try_from(n).unwrap())
+        };
+        lists_reading_little(s, "webhook_events", "the old processed webhooks", 0, sweep).await;
     })
     .await;
 }

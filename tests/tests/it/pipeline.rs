@@ -28,7 +28,11 @@ async fn connect(app: &TestApp, key: &str, account: &str) {
 }
 
 async fn inbound(app: &TestApp, body: &Value) {
-    let bytes = serde_json::to_vec(body).unwrap();
+    inbound_bytes(app, serde_json::to_vec(body).unwrap()).await;
+}
+
+/// Posts `bytes` signed as the loopback channel's webhook; it must be acknowledged.
+async fn inbound_bytes(app: &TestApp, bytes: Vec<u8>) {
     let response = app
         .client
         .post(app.url("/api/webhooks/loopback"))
@@ -412,5 +416,72 @@ crate::on_both_backends! {
         assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
         assert_eq!((replies_to("alice"), replies_to("carol")), (1, 1));
         assert_eq!(app.pipeline.drain_inbox_once(10).await.unwrap().claimed, 0);
+    }
+}
+
+/// Moves every inbox row `days` into the past: its receipt time and its time-ordered id, as if
+/// it had been stored then.
+async fn backdate_inbox(app: &TestApp, backend: Backend, days: i64) {
+    use sqlx::Connection as _;
+    let shift = chrono::Duration::days(days);
+    let older = |id: uuid::Uuid| {
+        let (secs, nanos) = id.get_timestamp().expect("a time-ordered id").to_unix();
+        let millis = i64::try_from(secs).unwrap() * 1_000 + i64::from(nanos / 1_000_000);
+        let millis = u64::try_from(millis - shift.num_milliseconds()).unwrap();
+        let rest: &[u8; 10] = id.as_bytes()[6..].try_into().unwrap();
+        uuid::Builder::from_unix_timestamp_millis(millis, rest).into_uuid()
+    };
+    // The same statements on either backend's connection; times are integer microseconds on
+    // SQLite.
+    macro_rules! backdate {
+        ($connection:ty, $shift:expr) => {{
+            let mut connection = <$connection>::connect(app.database_url()).await.unwrap();
+            let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM webhook_events")
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+            for id in ids {
+                sqlx::query(
+                    "UPDATE webhook_events SET id = $2, received_at = received_at - $3 \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(older(id))
+                .bind($shift)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+        }};
+    }
+    match backend {
+        Backend::Postgres => backdate!(sqlx::PgConnection, shift),
+        Backend::Sqlite => backdate!(sqlx::SqliteConnection, shift.num_microseconds().unwrap()),
+    }
+}
+
+crate::on_both_backends! {
+    async fn processed_webhooks_older_than_the_retention_leave_the_inbox_and_their_messages_stay(backend: Backend) {
+        let config = "[workers]\ninbox_retention_days = 2\n";
+        let Some(app) = TestApp::spawn_without_workers(backend, config).await else { return };
+        let (_, key) = app.tenant("Acme").await;
+        let account = unique("acct");
+        connect(&app, &key, &account).await;
+        inbound(&app, &json!([message(&account, "r1", "alice", "hello")])).await;
+        inbound_bytes(&app, b"{\"this is\": not a loopback body".to_vec()).await;
+        let drained = app.pipeline.drain_inbox_once(10).await.unwrap();
+        assert_eq!(drained.finished, 2, "{drained:?}");
+        let (_, running) = tokio::sync::watch::channel(false);
+
+        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "received just now");
+        backdate_inbox(&app, backend, 1).await;
+        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "a day old, kept for two");
+        backdate_inbox(&app, backend, 2).await;
+        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 1, "three days old");
+        // The quarantined body stays for an operator, and the message is still in its thread.
+        let quarantined = get(&app, &key, "/api/events/quarantine").await.1;
+        assert_eq!(quarantined["items"].as_array().unwrap().len(), 1, "{quarantined}");
+        assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
+        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "nothing left");
     }
 }
