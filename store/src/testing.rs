@@ -105,3 +105,52 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Expands tests into a SQLite and a PostgreSQL variant: the one way every suite of the
+/// workspace runs a test on both backends.
+///
+/// - `on_both_backends! { async fn name(backend: Backend) { … } … }`: each body becomes the
+///   tests `name::sqlite` and `name::postgres`, run with that [`Backend`].
+/// - `on_both_backends!(run => name, …)`: each named `async fn` becomes the tests
+///   `sqlite::name` and `postgres::name`, run as `run(backend, name).await` (the conformance
+///   suite's runner hands each test a store of that backend).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                async fn run($backend: $crate::testing::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::testing::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run($crate::testing::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+    ($run:path => $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $run($crate::testing::Backend::Sqlite, super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $run($crate::testing::Backend::Postgres, super::$name).await;
+                }
+            )+
+        }
+    };
+}

@@ -1,25 +1,19 @@
-//! The durable webhook inbox, PostgreSQL: raw bodies as BYTEA, leased to workers for processing.
-//! Inserts are group-committed ([`InboxWriter`]).
+//! The webhook inbox's inserts on PostgreSQL, group-committed ([`InboxWriter`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
-use switchboard_core::store::{InboxState, InboxStore, NewWebhookEvent, StoreResult, WebhookEvent};
-use switchboard_core::{EventId, IntegrationId, StoreError};
+use switchboard_core::store::{NewWebhookEvent, StoreResult};
+use switchboard_core::{EventId, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{ACQUIRE_TIMEOUT, PgStore, db, get, get_ts, one_row, ts};
-use crate::common;
-
-const COLUMNS: &str = "id, channel, integration_id, body, received_at, state, attempts, error";
-const RETURNING: &str = "w.id, w.channel, w.integration_id, w.body, w.received_at, w.state, \
-    w.attempts, w.error";
+use super::{ACQUIRE_TIMEOUT, ts};
+use crate::error::db;
 
 /// The inbox's multi-row insert, from one array per column.
 macro_rules! insert_sql {
@@ -38,151 +32,7 @@ macro_rules! notify_sql {
         )
     };
 }
-
-fn event(row: &PgRow) -> StoreResult<WebhookEvent> {
-    let channel: String = get(row, "channel")?;
-    let state: String = get(row, "state")?;
-    let integration: Option<Uuid> = get(row, "integration_id")?;
-    Ok(WebhookEvent {
-        id: EventId::from_uuid(get(row, "id")?),
-        channel: common::channel(&channel)?,
-        integration_id: integration.map(IntegrationId::from_uuid),
-        body: get(row, "body")?,
-        received_at: get_ts(row, "received_at")?,
-        state: common::inbox_state(&state)?,
-        attempts: get(row, "attempts")?,
-        error: get(row, "error")?,
-    })
-}
-
-#[async_trait]
-impl InboxStore for PgStore {
-    async fn insert_webhook_event(&self, event: NewWebhookEvent) -> StoreResult<EventId> {
-        let id = EventId::new();
-        // Group-committed: when this returns, the row is committed.
-        self.inbox.insert(&self.pool, id, event).await?;
-        Ok(id)
-    }
-
-    async fn webhook_event(&self, id: EventId) -> StoreResult<Option<WebhookEvent>> {
-        let sql = format!("SELECT {COLUMNS} FROM webhook_events WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(event).transpose()
-    }
-
-    async fn claim_webhook_events(
-        &self,
-        limit: u32,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<WebhookEvent>> {
-        // SKIP LOCKED: concurrent claimers each take different rows, without waiting.
-        let sql = format!(
-            "WITH due AS (SELECT id FROM webhook_events \
-                 WHERE state = 'pending' AND (locked_until IS NULL OR locked_until <= $2) \
-                 ORDER BY received_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             UPDATE webhook_events w SET locked_until = $1, attempts = w.attempts + 1 \
-             FROM due WHERE w.id = due.id \
-             RETURNING {RETURNING}"
-        );
-        // It walks the pending index in order and stops at the limit, whatever the statistics
-        // say: the pool's planner settings leave it no other plan.
-        let rows = sqlx::query(&sql)
-            .bind(ts(common::lease_end(now, lease)))
-            .bind(ts(now))
-            .bind(common::limit(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        let mut events = rows.iter().map(event).collect::<StoreResult<Vec<_>>>()?;
-        events.sort_by_key(|e| (e.received_at, e.id));
-        Ok(events)
-    }
-
-    async fn finish_webhook_event(
-        &self,
-        id: EventId,
-        state: InboxState,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE webhook_events SET state = $2, error = $3, locked_until = NULL, \
-                 processed_at = $4 \
-             WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(state.as_str())
-        .bind(error)
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
-    }
-
-    async fn webhook_events_in_state(
-        &self,
-        state: InboxState,
-        limit: u32,
-    ) -> StoreResult<Vec<WebhookEvent>> {
-        // The state is part of the statement, so that its plan (generic, see the pool) can use
-        // the index that holds only quarantined and unrouted rows.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM webhook_events WHERE state = '{state}' \
-             ORDER BY received_at DESC, id DESC LIMIT $1",
-            state = state.as_str()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(common::limit(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(event).collect()
-    }
-
-    async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool> {
-        // Announced like a stored webhook, so whichever instance is idle takes it at once
-        // (the replay may have been asked of an instance busy with other work).
-        let sql = concat!(
-            "WITH requeued AS (UPDATE webhook_events SET state = 'pending', \
-                 locked_until = NULL, processed_at = NULL \
-             WHERE id = $1 AND state IN ('quarantined', 'unrouted') RETURNING id) ",
-            notify_sql!(),
-            " FROM requeued"
-        );
-        let requeued = sqlx::query(sql)
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(requeued.is_some())
-    }
-
-    async fn delete_processed_webhook_events(
-        &self,
-        before: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<u64> {
-        // Ids are time-ordered: the walk of the primary key stops at the first id of `before`,
-        // so a sweep reads the old rows only. The time is checked as well, whatever the id.
-        let result = sqlx::query(
-            "DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events \
-                 WHERE id < $1 AND received_at < $2 AND state = 'processed' \
-                 ORDER BY id LIMIT $3)",
-        )
-        .bind(common::first_id_at(before))
-        .bind(ts(before))
-        .bind(common::limit(limit))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(result.rows_affected())
-    }
-}
+pub(super) use notify_sql;
 
 /// Group commit of webhook inserts.
 ///
@@ -220,7 +70,12 @@ struct Pending {
 
 impl InboxWriter {
     /// Inserts `event` as `id`; returns once it is committed.
-    async fn insert(&self, pool: &PgPool, id: EventId, event: NewWebhookEvent) -> StoreResult<()> {
+    pub(super) async fn insert(
+        &self,
+        pool: &PgPool,
+        id: EventId,
+        event: NewWebhookEvent,
+    ) -> StoreResult<()> {
         let queue = self.queue.get_or_init(|| spawn_writer(pool));
         let (done, committed) = oneshot::channel();
         if let Err(mpsc::error::SendError(pending)) = queue.send(Pending { id, event, done }).await

@@ -1,16 +1,13 @@
 //! The PostgreSQL backend: for production and for any number of gateway instances sharing one
-//! database. Queues (inbox, jobs) are claimed with `FOR UPDATE SKIP LOCKED` under a lease.
+//! database. What differs in kind from SQLite lives here: queue claims with `FOR UPDATE SKIP
+//! LOCKED` under a lease (`claims`), the group-commit inbox writer (`inbox`), units of work as
+//! set-based statements in one transaction (`work`), and the pool's session settings.
 //!
-//! [`PgStore::pool`] exposes the pool for what lives beside the store traits (LISTEN/NOTIFY
-//! wake-ups of the workers).
+//! [`PgStore::pool`](crate::PgStore::pool) exposes the pool for what lives beside the store
+//! traits (LISTEN/NOTIFY wake-ups of the workers).
 
-mod conversations;
-mod error;
+mod claims;
 mod inbox;
-mod integrations;
-mod jobs;
-mod oauth;
-mod tenants;
 mod work;
 
 use std::str::FromStr;
@@ -18,18 +15,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use switchboard_core::StoreError;
-use switchboard_core::crypto::EncryptedBlob;
-use switchboard_core::domain::Integration;
-use switchboard_core::store::{Committed, Conversation, Message, Store, StoreResult, Work};
-use switchboard_core::{BusinessId, ChannelName, ConversationId, IntegrationId, MessageId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use switchboard_core::EventId;
+use switchboard_core::store::{Committed, Job, NewWebhookEvent, StoreResult, WebhookEvent, Work};
 
-use crate::common;
-pub(crate) use error::db;
+use crate::error::db;
+use crate::sql::Db;
+use crate::{Backend, SqlStore, common};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// How long an acquire waits for a free connection before `Unavailable`.
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,9 +64,9 @@ const SESSION_SETTINGS: [(&str, &str); 6] = [
     ("plan_cache_mode", "force_generic_plan"),
 ];
 
-/// The PostgreSQL implementation of [`Store`].
+/// The PostgreSQL backend of [`SqlStore`].
 #[derive(Debug, Clone)]
-pub struct PgStore {
+pub struct PgBackend {
     pool: PgPool,
     /// The group-commit writers of `insert_webhook_event`, shared by every clone.
     inbox: inbox::InboxWriter,
@@ -82,7 +76,7 @@ pub struct PgStore {
     instance: crate::notify::InstanceTag,
 }
 
-impl PgStore {
+impl SqlStore<PgBackend> {
     /// Connects to a `postgres://` / `postgresql://` URL with the default pool size (10).
     /// Does not migrate.
     ///
@@ -122,41 +116,61 @@ impl PgStore {
             .await
             .map_err(db)?;
         Ok(Self {
-            pool,
-            inbox: inbox::InboxWriter::default(),
-            buried_at: std::sync::Arc::default(),
-            instance,
+            backend: PgBackend {
+                pool,
+                inbox: inbox::InboxWriter::default(),
+                buried_at: std::sync::Arc::default(),
+                instance,
+            },
         })
     }
 
     /// The connection pool.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.backend.pool
     }
 }
 
 #[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
+impl Backend for PgBackend {
+    const NAME: &'static str = "postgres";
+
+    fn db(&self) -> Db<'_> {
+        Db::Postgres(&self.pool)
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(common::from_migrate)
+    async fn insert_webhook_event(&self, event: NewWebhookEvent) -> StoreResult<EventId> {
+        let id = EventId::new();
+        // Group-committed: when this returns, the row is committed.
+        self.inbox.insert(&self.pool, id, event).await?;
+        Ok(id)
     }
 
-    async fn ready(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|_| StoreError::Unavailable("migrations have not been applied".into()))?;
-        common::check_applied(&MIGRATOR, &applied)
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        claims::webhook_events(&self.pool, limit, lease, now).await
+    }
+
+    async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool> {
+        claims::requeue_webhook_event(&self.pool, id).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Job>> {
+        if self.bury_due(now) {
+            claims::bury_abandoned_jobs(&self.pool, now).await?;
+        }
+        claims::jobs(&self.pool, worker, limit, lease, now).await
     }
 
     fn atomic_units(&self) -> bool {
@@ -167,38 +181,25 @@ impl Store for PgStore {
         Some(self.instance.as_str())
     }
 
-    async fn commit(&self, work: Work) -> StoreResult<Committed> {
-        self.commit_unit(work).await
+    async fn commit(&self, _store: &SqlStore<Self>, work: Work) -> StoreResult<Committed> {
+        work::commit_unit(&self.pool, work).await
     }
+}
 
-    async fn integrations_by_ids(&self, ids: &[IntegrationId]) -> StoreResult<Vec<Integration>> {
-        self.integrations_by_id_list(ids).await
-    }
-
-    async fn credentials_by_ids(
-        &self,
-        ids: &[IntegrationId],
-    ) -> StoreResult<Vec<(IntegrationId, EncryptedBlob)>> {
-        self.credentials_by_id_list(ids).await
-    }
-
-    async fn active_by_accounts(
-        &self,
-        channel: &ChannelName,
-        accounts: &[String],
-    ) -> StoreResult<Vec<Integration>> {
-        self.active_by_account_list(channel, accounts).await
-    }
-
-    async fn messages_by_ids(&self, ids: &[MessageId]) -> StoreResult<Vec<Message>> {
-        self.messages_by_id_list(ids).await
-    }
-
-    async fn conversations_by_ids(
-        &self,
-        ids: &[(BusinessId, ConversationId)],
-    ) -> StoreResult<Vec<Conversation>> {
-        self.conversations_by_id_list(ids).await
+impl PgBackend {
+    /// Whether this claim should bury abandoned jobs first: at most once a second of claim
+    /// time per process. The claim itself never takes a job whose last attempt was abandoned;
+    /// burying only makes such jobs `dead` for people to see, and a second's delay is fine.
+    fn bury_due(&self, now: DateTime<Utc>) -> bool {
+        let mut last = self
+            .buried_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| now < at || now - at >= chrono::Duration::seconds(1));
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 }
 
@@ -209,31 +210,4 @@ pub(crate) fn ts(at: DateTime<Utc>) -> DateTime<Utc> {
 
 pub(crate) fn opt_ts(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     at.map(ts)
-}
-
-/// `NotFound` when an update by id touched no row.
-pub(crate) fn one_row(result: &sqlx::postgres::PgQueryResult) -> StoreResult<()> {
-    if result.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-/// Reads a column.
-pub(crate) fn get<'r, T>(row: &'r PgRow, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column).map_err(db)
-}
-
-/// Reads a timestamp column.
-pub(crate) fn get_ts(row: &PgRow, column: &str) -> StoreResult<DateTime<Utc>> {
-    get(row, column)
-}
-
-/// Reads a nullable timestamp column.
-pub(crate) fn get_opt_ts(row: &PgRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    get(row, column)
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row as _};
+use sqlx::{PgConnection, PgPool, Row as _};
 use switchboard_core::domain::DeliveryStatus;
 use switchboard_core::store::{
     Committed, ConversationUpsert, Direction, Inserted, JobEnd, NewJob, NewMessage, StoreResult,
@@ -19,128 +19,125 @@ use switchboard_core::store::{
 use switchboard_core::{ConversationId, IntegrationId, JobId, MessageId, StoreError};
 use uuid::Uuid;
 
-use super::{PgStore, db, opt_ts, ts};
+use super::{opt_ts, ts};
 use crate::common;
+use crate::error::db;
 
-impl PgStore {
-    /// Applies a unit in one transaction.
-    pub(super) async fn commit_unit(&self, work: Work) -> StoreResult<Committed> {
-        if work.is_empty() {
-            return Ok(Committed::default());
+/// Applies a unit in one transaction.
+pub(super) async fn commit_unit(pool: &PgPool, work: Work) -> StoreResult<Committed> {
+    if work.is_empty() {
+        return Ok(Committed::default());
+    }
+    let now = common::now();
+    let mut tx = pool.begin().await.map_err(db)?;
+    let mut committed = Committed::default();
+    touch_webhooks(&mut tx, &work.webhook_touches).await?;
+
+    // Arrivals: conversations first, then messages, then follow-ups.
+    let mut pending_jobs = Vec::new();
+    if !work.arrivals.is_empty() {
+        let upserts: Vec<&ConversationUpsert> =
+            work.arrivals.iter().map(|a| &a.conversation).collect();
+        let conversations = upsert_conversations(&mut tx, &upserts, now).await?;
+        let mut messages = Vec::with_capacity(work.arrivals.len());
+        for arrival in &work.arrivals {
+            let key = (
+                arrival.conversation.integration_id,
+                arrival.conversation.external_chat_id.clone(),
+            );
+            let Some(conversation) = conversations.get(&key) else {
+                // The chat belongs to another business's conversation: never touched.
+                return Err(StoreError::NotFound);
+            };
+            messages.push(NewMessage {
+                conversation_id: *conversation,
+                integration_id: arrival.conversation.integration_id,
+                direction: Direction::Inbound,
+                provider_message_id: Some(arrival.provider_message_id.clone()),
+                kind: arrival.kind.clone(),
+                text: arrival.text.clone(),
+                payload: arrival.payload.clone(),
+                status: DeliveryStatus::Delivered,
+                provider_timestamp: Some(arrival.provider_timestamp),
+            });
         }
-        let now = common::now();
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut committed = Committed::default();
-        touch_webhooks(&mut tx, &work.webhook_touches).await?;
-
-        // Arrivals: conversations first, then messages, then follow-ups.
-        let mut pending_jobs = Vec::new();
-        if !work.arrivals.is_empty() {
-            let upserts: Vec<&ConversationUpsert> =
-                work.arrivals.iter().map(|a| &a.conversation).collect();
-            let conversations = upsert_conversations(&mut tx, &upserts, now).await?;
-            let mut messages = Vec::with_capacity(work.arrivals.len());
-            for arrival in &work.arrivals {
-                let key = (
-                    arrival.conversation.integration_id,
-                    arrival.conversation.external_chat_id.clone(),
+        let stored = insert_messages(&mut tx, &messages, now).await?;
+        let mut replies = Vec::new();
+        let mut reply_follow_ups = Vec::new();
+        for (arrival, stored) in work.arrivals.iter().zip(&stored) {
+            if let Some(follow_up) = &arrival.follow_up {
+                pending_jobs.push(follow_up.job(stored.message_id(), stored.conversation_id));
+            }
+            // A repeat's replies were committed with its first arrival.
+            if matches!(stored.message, Inserted::Duplicate(_)) {
+                continue;
+            }
+            for reply in &arrival.replies {
+                replies.push(
+                    reply.message(stored.conversation_id, arrival.conversation.integration_id),
                 );
-                let Some(conversation) = conversations.get(&key) else {
-                    // The chat belongs to another business's conversation: never touched.
-                    return Err(StoreError::NotFound);
-                };
-                messages.push(NewMessage {
-                    conversation_id: *conversation,
-                    integration_id: arrival.conversation.integration_id,
-                    direction: Direction::Inbound,
-                    provider_message_id: Some(arrival.provider_message_id.clone()),
-                    kind: arrival.kind.clone(),
-                    text: arrival.text.clone(),
-                    payload: arrival.payload.clone(),
-                    status: DeliveryStatus::Delivered,
-                    provider_timestamp: Some(arrival.provider_timestamp),
-                });
-            }
-            let stored = insert_messages(&mut tx, &messages, now).await?;
-            let mut replies = Vec::new();
-            let mut reply_follow_ups = Vec::new();
-            for (arrival, stored) in work.arrivals.iter().zip(&stored) {
-                if let Some(follow_up) = &arrival.follow_up {
-                    pending_jobs.push(follow_up.job(stored.message_id(), stored.conversation_id));
-                }
-                // A repeat's replies were committed with its first arrival.
-                if matches!(stored.message, Inserted::Duplicate(_)) {
-                    continue;
-                }
-                for reply in &arrival.replies {
-                    replies.push(
-                        reply.message(stored.conversation_id, arrival.conversation.integration_id),
-                    );
-                    reply_follow_ups.push(reply.follow_up.as_ref());
-                }
-            }
-            committed.arrivals = stored;
-            if !replies.is_empty() {
-                let stored = insert_messages(&mut tx, &replies, now).await?;
-                for (follow_up, stored) in reply_follow_ups.into_iter().zip(&stored) {
-                    if let Some(follow_up) = follow_up {
-                        pending_jobs
-                            .push(follow_up.job(stored.message_id(), stored.conversation_id));
-                    }
-                }
-                committed.replies = stored;
+                reply_follow_ups.push(reply.follow_up.as_ref());
             }
         }
-        if !work.outgoing.is_empty() {
-            let messages: Vec<NewMessage> =
-                work.outgoing.iter().map(|o| o.message.clone()).collect();
-            let stored = insert_messages(&mut tx, &messages, now).await?;
-            for (outgoing, stored) in work.outgoing.iter().zip(&stored) {
-                if let Some(follow_up) = &outgoing.follow_up {
+        committed.arrivals = stored;
+        if !replies.is_empty() {
+            let stored = insert_messages(&mut tx, &replies, now).await?;
+            for (follow_up, stored) in reply_follow_ups.into_iter().zip(&stored) {
+                if let Some(follow_up) = follow_up {
                     pending_jobs.push(follow_up.job(stored.message_id(), stored.conversation_id));
                 }
             }
-            committed.outgoing = stored;
+            committed.replies = stored;
         }
-        committed.jobs_created = insert_jobs(&mut tx, &pending_jobs, now).await?;
+    }
+    if !work.outgoing.is_empty() {
+        let messages: Vec<NewMessage> = work.outgoing.iter().map(|o| o.message.clone()).collect();
+        let stored = insert_messages(&mut tx, &messages, now).await?;
+        for (outgoing, stored) in work.outgoing.iter().zip(&stored) {
+            if let Some(follow_up) = &outgoing.follow_up {
+                pending_jobs.push(follow_up.job(stored.message_id(), stored.conversation_id));
+            }
+        }
+        committed.outgoing = stored;
+    }
+    committed.jobs_created = insert_jobs(&mut tx, &pending_jobs, now).await?;
 
-        apply_statuses(&mut tx, &work).await?;
-        set_statuses(&mut tx, &work, now).await?;
-        accept_sends(&mut tx, &work, now).await?;
-        for record in &work.account_events {
-            if let (Some(chat), Some(reachable)) = (record.chat.as_deref(), record.reachable) {
-                sqlx::query(
-                    "UPDATE conversations SET unreachable = $3, updated_at = $4 \
-                     WHERE integration_id = $1 AND external_chat_id = $2",
-                )
-                .bind(record.integration_id.as_uuid())
-                .bind(chat)
-                .bind(!reachable)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
+    apply_statuses(&mut tx, &work).await?;
+    set_statuses(&mut tx, &work, now).await?;
+    accept_sends(&mut tx, &work, now).await?;
+    for record in &work.account_events {
+        if let (Some(chat), Some(reachable)) = (record.chat.as_deref(), record.reachable) {
             sqlx::query(
-                "INSERT INTO integration_events (id, integration_id, kind, summary, payload, \
-                     created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "UPDATE conversations SET unreachable = $3, updated_at = $4 \
+                 WHERE integration_id = $1 AND external_chat_id = $2",
             )
-            .bind(Uuid::now_v7())
             .bind(record.integration_id.as_uuid())
-            .bind(&record.kind)
-            .bind(&record.summary)
-            .bind(Json(&record.raw))
+            .bind(chat)
+            .bind(!reachable)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         }
-        end_jobs(&mut tx, &work.job_ends, now).await?;
-        finish_inbox(&mut tx, &work, now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(committed)
+        sqlx::query(
+            "INSERT INTO integration_events (id, integration_id, kind, summary, payload, \
+                 created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(record.integration_id.as_uuid())
+        .bind(&record.kind)
+        .bind(&record.summary)
+        .bind(Json(&record.raw))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
+    end_jobs(&mut tx, &work.job_ends, now).await?;
+    finish_inbox(&mut tx, &work, now).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(committed)
 }
 
 /// Upserts each distinct (integration, chat) once — the latest times, the last name given —
@@ -200,7 +197,7 @@ async fn upsert_conversations<'a>(
              $7::timestamptz[], $8::timestamptz[]) \
              AS v(id, business_id, integration_id, channel_type, chat, name, last_at, window_at) \
          {conflict} RETURNING id, integration_id, external_chat_id",
-        conflict = super::conversations::UPSERT_CONFLICT,
+        conflict = &*crate::conversations::PG_UPSERT_CONFLICT,
     );
     let rows = sqlx::query(&sql)
         .bind(ids)
@@ -710,50 +707,4 @@ async fn finish_inbox(tx: &mut PgConnection, work: &Work, now: DateTime<Utc>) ->
     .await
     .map_err(db)?;
     Ok(())
-}
-
-/// Bulk reads for the job workers, each probing its table once per key: the pool's planner
-/// settings see to it. Left to the planner they hashed the whole table on every call as it
-/// grew: 2.4 ms a call on the benchmark's maximum-rate run of 30,000 messages, 18 ms to read
-/// 37,584 rows and find 64 (BENCHMARKS.md, "The job workers' bulk reads").
-impl PgStore {
-    pub(super) async fn messages_by_id_list(
-        &self,
-        ids: &[MessageId],
-    ) -> StoreResult<Vec<switchboard_core::store::Message>> {
-        let ids: Vec<Uuid> = ids.iter().map(MessageId::as_uuid).collect();
-        let sql = format!(
-            "SELECT {} FROM messages WHERE id = ANY($1)",
-            super::conversations::MESSAGE_COLUMNS
-        );
-        let rows = sqlx::query(&sql)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(super::conversations::message).collect()
-    }
-
-    pub(super) async fn conversations_by_id_list(
-        &self,
-        ids: &[(switchboard_core::BusinessId, ConversationId)],
-    ) -> StoreResult<Vec<switchboard_core::store::Conversation>> {
-        let businesses: Vec<Uuid> = ids.iter().map(|(b, _)| b.as_uuid()).collect();
-        let ids: Vec<Uuid> = ids.iter().map(|(_, c)| c.as_uuid()).collect();
-        let sql = format!(
-            "SELECT {} FROM conversations c \
-             JOIN UNNEST($1::uuid[], $2::uuid[]) AS v(business_id, id) \
-               ON c.business_id = v.business_id AND c.id = v.id",
-            super::conversations::CONVERSATION_COLUMNS_OF_C
-        );
-        let rows = sqlx::query(&sql)
-            .bind(businesses)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(super::conversations::conversation)
-            .collect()
-    }
 }

@@ -2,45 +2,41 @@
 //! sandbox, small deployments). Ids are 16-byte UUID blobs, timestamps INTEGER microseconds
 //! since the epoch, JSON TEXT, booleans INTEGER (see `migrations/sqlite`).
 //!
-//! SQLite has one writer at a time; queue claims run inside `BEGIN IMMEDIATE` so that the
-//! read and the update of a claim cannot interleave with another writer.
+//! What differs in kind from PostgreSQL: SQLite has one writer at a time, so queue claims run
+//! inside `BEGIN IMMEDIATE` (`claims`), every insert is its own commit, and units of work are
+//! applied part by part.
 
-mod conversations;
-mod error;
-mod inbox;
-mod integrations;
-mod jobs;
-mod oauth;
-mod tenants;
+mod claims;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use switchboard_core::StoreError;
-use switchboard_core::store::{Store, StoreResult};
+use switchboard_core::store::{
+    Committed, Job, NewWebhookEvent, StoreResult, WebhookEvent, Work, commit_part_by_part,
+};
+use switchboard_core::{EventId, StoreError};
 
-use crate::common;
-pub(crate) use error::db;
+use crate::error::db;
+use crate::sql::Db;
+use crate::{Backend, SqlStore, common};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// How long a writer waits for the lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The SQLite implementation of [`Store`].
+/// The SQLite backend of [`SqlStore`].
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub struct SqliteBackend {
     pool: SqlitePool,
 }
 
-impl SqliteStore {
+impl SqlStore<SqliteBackend> {
     /// Opens (creating the file and its directory if missing) the database of a
     /// `sqlite://relative/path.db` or `sqlite:///absolute/path.db` URL. Does not migrate.
     ///
@@ -78,19 +74,21 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool (it must enable foreign keys).
     #[must_use]
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            backend: SqliteBackend { pool },
+        }
     }
 
     /// The connection pool.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.backend.pool
     }
 }
 
@@ -108,68 +106,78 @@ fn path_of(url: &str) -> StoreResult<PathBuf> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
+impl Backend for SqliteBackend {
+    const NAME: &'static str = "sqlite";
+
+    fn db(&self) -> Db<'_> {
+        Db::Sqlite(&self.pool)
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(common::from_migrate)
+    async fn insert_webhook_event(&self, event: NewWebhookEvent) -> StoreResult<EventId> {
+        let id = EventId::new();
+        // Autocommit: when this returns, the row is committed (and, with synchronous=FULL,
+        // on disk).
+        self.db()
+            .query(
+                "INSERT INTO webhook_events (id, channel, integration_id, body, received_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id.as_uuid())
+            .bind(event.channel.as_str())
+            .bind(event.integration_id.map(|i| i.as_uuid()))
+            .bind(&event.body[..])
+            .bind_time(event.received_at)
+            .execute()
+            .await?;
+        Ok(id)
     }
 
-    async fn ready(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|_| StoreError::Unavailable("migrations have not been applied".into()))?;
-        common::check_applied(&MIGRATOR, &applied)
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<WebhookEvent>> {
+        claims::webhook_events(&self.pool, limit, lease, now).await
+    }
+
+    async fn requeue_webhook_event(&self, id: EventId) -> StoreResult<bool> {
+        // One instance: its workers are woken in process.
+        let requeued = self
+            .db()
+            .query(crate::inbox::REQUEUE)
+            .bind(id.as_uuid())
+            .execute()
+            .await?;
+        Ok(requeued > 0)
+    }
+
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Job>> {
+        claims::jobs(&self.pool, worker, limit, lease, now).await
+    }
+
+    fn atomic_units(&self) -> bool {
+        false
+    }
+
+    fn wake_up_tag(&self) -> Option<&str> {
+        None
+    }
+
+    async fn commit(&self, store: &SqlStore<Self>, work: Work) -> StoreResult<Committed> {
+        commit_part_by_part(store, work).await
     }
 }
 
 /// A timestamp as stored: microseconds since the epoch.
-pub(crate) fn ts(at: DateTime<Utc>) -> i64 {
+fn ts(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
-}
-
-pub(crate) fn opt_ts(at: Option<DateTime<Utc>>) -> Option<i64> {
-    at.map(ts)
-}
-
-/// `NotFound` when an update by id touched no row.
-pub(crate) fn one_row(result: &sqlx::sqlite::SqliteQueryResult) -> StoreResult<()> {
-    if result.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-/// Reads a column.
-pub(crate) fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(column).map_err(db)
-}
-
-/// Reads a timestamp column.
-pub(crate) fn get_ts(row: &SqliteRow, column: &str) -> StoreResult<DateTime<Utc>> {
-    let micros: i64 = get(row, column)?;
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Corrupt(format!("{column} out of range")))
-}
-
-/// Reads a nullable timestamp column.
-pub(crate) fn get_opt_ts(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    match get::<Option<i64>>(row, column)? {
-        None => Ok(None),
-        Some(_) => get_ts(row, column).map(Some),
-    }
 }
 
 #[cfg(test)]

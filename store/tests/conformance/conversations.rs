@@ -7,7 +7,7 @@ use switchboard_core::store::{Conversation, Page, Store};
 
 use crate::support::{at, business, micros, setup, upsert};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     upserting_keeps_one_conversation_per_chat_and_only_moves_times_forward,
     another_business_cannot_read_or_touch_a_conversation,
     conversations_are_listed_by_latest_activity_a_page_at_a_time,

@@ -9,7 +9,7 @@ use switchboard_core::store::{InboxState, NewWebhookEvent, Store};
 
 use crate::support::{at, business, channel, connected};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     webhook_bodies_round_trip_byte_for_byte,
     claims_lease_events_oldest_first_and_an_ended_lease_gives_them_back,
     finished_events_leave_the_queue_and_are_listed_by_state_newest_first,

@@ -7,9 +7,11 @@ use switchboard_core::domain::IntegrationState;
 use switchboard_core::error::Conflict;
 use switchboard_core::store::Store;
 
+use switchboard_store::testing::Backend;
+
 use crate::support::{at, business, channel, connected, hash, micros, record};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     connecting_stores_an_active_connected_integration_with_its_credentials,
     reconnecting_keeps_the_integration_id_and_clears_errors,
     concurrent_connects_of_one_business_and_channel_share_one_integration,
@@ -318,4 +320,44 @@ async fn account_events_are_recorded_newest_first(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+}
+
+switchboard_store::on_both_backends! {
+    async fn routing_identifiers_read_back_under_their_channel_names(backend: Backend) {
+        use sqlx::Connection as _;
+        use switchboard_store::testing::TestDatabase;
+
+        let Some(db) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let store: Arc<dyn Store> = switchboard_store::open(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let a = business(&store, "A").await;
+        let whatsapp = store.save_connection(record(a.id, "whatsapp", "pn-1")).await.unwrap();
+        let telegram = store.save_connection(record(a.id, "telegram", "777")).await.unwrap();
+        let sql = "SELECT phone_number_id, waba_id, bot_id FROM channel_integrations WHERE id = $1";
+        type Names = (Option<String>, Option<String>, Option<String>);
+        let read = |id: switchboard_core::IntegrationId| {
+            let url = db.url.clone();
+            async move {
+                match backend {
+                    Backend::Sqlite => {
+                        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                        sqlx::query_as::<_, Names>(sql).bind(id.as_uuid()).fetch_one(&mut c).await
+                    }
+                    Backend::Postgres => {
+                        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                        sqlx::query_as::<_, Names>(sql).bind(id.as_uuid()).fetch_one(&mut c).await
+                    }
+                }
+                .unwrap()
+            }
+        };
+        assert_eq!(
+            read(whatsapp.id).await,
+            (Some("pn-1".into()), Some("waba-1".into()), None)
+        );
+        assert_eq!(read(telegram.id).await.2.as_deref(), Some("777"));
+        assert_eq!(read(telegram.id).await.0, None);
+    }
 }

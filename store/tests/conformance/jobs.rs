@@ -11,7 +11,7 @@ use switchboard_core::{BusinessId, IntegrationId, JobId, StoreError};
 
 use crate::support::{at, business, connected};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     an_enqueued_job_reads_back_and_a_repeated_dedupe_key_is_refused,
     only_due_jobs_are_claimed_and_each_claim_counts_an_attempt,
     a_running_job_whose_lease_ended_is_claimed_again,

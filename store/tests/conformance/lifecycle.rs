@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use switchboard_core::StoreError;
-use switchboard_core::store::Store;
+use switchboard_core::store::{ConversationStore, MessageStore, Store};
 
 use crate::support::{TempDir, business, database_url, in_postgres_database, pg_admin, pg_url};
 
-conformance!(Fresh: ready_fails_before_migrate_and_succeeds_after, migrating_twice_is_harmless);
+switchboard_store::on_both_backends!(crate::support::fresh => ready_fails_before_migrate_and_succeeds_after, migrating_twice_is_harmless);
 
 async fn ready_fails_before_migrate_and_succeeds_after(store: Arc<dyn Store>) {
     assert!(store.ready().await.is_err(), "ready before migrations");

@@ -9,7 +9,7 @@ use switchboard_core::{ConversationId, MessageId, StoreError};
 
 use crate::support::{at, change, connected, message, micros, new_id, setup, stored, upsert};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     a_repeated_provider_message_id_returns_the_first_message,
     messages_are_listed_newest_first_a_page_at_a_time,
     statuses_only_move_forward_whatever_order_they_arrive_in,

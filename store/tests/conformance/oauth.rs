@@ -8,7 +8,7 @@ use switchboard_core::store::{OAuthState, PendingChoice, Store};
 
 use crate::support::{at, business, channel, hash, micros};
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     an_oauth_state_can_be_taken_only_once,
     an_expired_oauth_state_is_not_returned_and_is_removed,
     concurrent_takes_of_one_oauth_state_have_exactly_one_winner,

@@ -16,6 +16,7 @@ use switchboard_core::store::{
     SecretHash, StatusChange, Store,
 };
 use switchboard_core::{BusinessId, ChannelName, MessageId};
+use switchboard_store::testing::Backend;
 use switchboard_store::{PgStore, SqliteStore};
 
 const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -49,6 +50,35 @@ async fn prepared(store: Arc<dyn Store>, prepare: Prepare) -> Arc<dyn Store> {
         store.migrate().await.expect("migrate");
     }
     store
+}
+
+/// Runs `test` on a migrated store of the backend (the runner of `on_both_backends!`).
+pub async fn migrated<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    on_backend(backend, Prepare::Migrated, test).await;
+}
+
+/// Runs `test` on an empty database of the backend.
+pub async fn fresh<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    on_backend(backend, Prepare::Fresh, test).await;
+}
+
+async fn on_backend<F, Fut>(backend: Backend, prepare: Prepare, test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match backend {
+        Backend::Sqlite => on_sqlite(prepare, test).await,
+        Backend::Postgres => on_postgres(prepare, test).await,
+    }
 }
 
 /// Runs `test` on a fresh SQLite file (in a directory that does not exist yet).

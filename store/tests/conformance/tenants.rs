@@ -8,7 +8,7 @@ use switchboard_core::store::Store;
 
 use crate::support::{business, hash};
 
-conformance!(Migrated: a_created_business_reads_back_as_it_was_written,
+switchboard_store::on_both_backends!(crate::support::migrated => a_created_business_reads_back_as_it_was_written,
     an_api_key_finds_its_business_and_an_unknown_key_finds_nothing,
     the_same_api_key_cannot_be_added_twice);
 

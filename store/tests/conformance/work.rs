@@ -15,7 +15,7 @@ use crate::support::{
     at, business, channel, connected, message, micros, new_id, setup, stored, upsert,
 };
 
-conformance!(Migrated:
+switchboard_store::on_both_backends!(crate::support::migrated =>
     arrivals_are_stored_once_each_with_one_follow_up_even_when_repeated,
     status_reports_end_at_the_most_advanced_and_adopt_free_references_only,
     accepted_sends_take_a_free_provider_id_and_never_step_back,

@@ -11,27 +11,4 @@ mod telegram;
 mod webhooks;
 mod whatsapp;
 
-/// Expands one async test body `async fn name(backend: Backend)` into a `sqlite` and a
-/// `postgres` test.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                async fn run($backend: switchboard_tests::Backend) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    run(switchboard_tests::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    run(switchboard_tests::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
+pub(crate) use switchboard_store::on_both_backends;

@@ -1,10 +1,9 @@
-//! Channel integrations, SQLite: one row per (business, channel), re-used on reconnect; a
+//! Channel integrations: one row per (business, channel), re-used on reconnect; a
 //! provider account is active in at most one row (partial unique index).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
 use sqlx::types::Json;
 use switchboard_core::crypto::EncryptedBlob;
 use switchboard_core::domain::{Integration, IntegrationState};
@@ -14,49 +13,46 @@ use switchboard_core::store::{
 };
 use switchboard_core::{BusinessId, ChannelName, IntegrationId, StoreError};
 
-use super::{SqliteStore, db, get, get_opt_ts, get_ts, one_row, opt_ts, ts};
-use crate::common;
+use crate::sql::Row;
+use crate::{Backend, SqlStore, common};
 
 const COLUMNS: &str = "id, business_id, channel, channel_name, account_id, parent_account_id, \
     is_active, state, state_reason, details, token_expires_at, last_webhook_at, last_error, \
     created_at, updated_at";
 
-fn integration(row: &SqliteRow) -> StoreResult<Integration> {
-    let channel: String = get(row, "channel")?;
-    let state: String = get(row, "state")?;
-    let details: Json<Value> = get(row, "details")?;
+fn integration(row: Row<'_>) -> StoreResult<Integration> {
+    let details: Json<Value> = row.get("details")?;
     Ok(Integration {
-        id: IntegrationId::from_uuid(get(row, "id")?),
-        business_id: BusinessId::from_uuid(get(row, "business_id")?),
-        channel: common::channel(&channel)?,
-        channel_name: get(row, "channel_name")?,
-        account_id: get(row, "account_id")?,
-        parent_account_id: get(row, "parent_account_id")?,
-        is_active: get(row, "is_active")?,
-        state: common::integration_state(&state)?,
-        state_reason: get(row, "state_reason")?,
+        id: IntegrationId::from_uuid(row.get("id")?),
+        business_id: BusinessId::from_uuid(row.get("business_id")?),
+        channel: row.name("channel", common::channel)?,
+        channel_name: row.get("channel_name")?,
+        account_id: row.get("account_id")?,
+        parent_account_id: row.get("parent_account_id")?,
+        is_active: row.get("is_active")?,
+        state: row.name("state", common::integration_state)?,
+        state_reason: row.get("state_reason")?,
         details: details.0,
-        token_expires_at: get_opt_ts(row, "token_expires_at")?,
-        last_webhook_at: get_opt_ts(row, "last_webhook_at")?,
-        last_error: get(row, "last_error")?,
-        created_at: get_ts(row, "created_at")?,
-        updated_at: get_ts(row, "updated_at")?,
+        token_expires_at: row.opt_time("token_expires_at")?,
+        last_webhook_at: row.opt_time("last_webhook_at")?,
+        last_error: row.get("last_error")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
     })
 }
 
-impl SqliteStore {
+impl<B: Backend> SqlStore<B> {
     async fn one_integration(&self, sql: &str, id: uuid::Uuid) -> StoreResult<Option<Integration>> {
-        let row = sqlx::query(sql)
+        self.db()
+            .query(sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(integration)
             .await
-            .map_err(db)?;
-        row.as_ref().map(integration).transpose()
     }
 }
 
 #[async_trait]
-impl IntegrationStore for SqliteStore {
+impl<B: Backend> IntegrationStore for SqlStore<B> {
     async fn save_connection(&self, record: ConnectionRecord) -> StoreResult<Integration> {
         // Two first-time connects of one business can race: the loser may trip the account
         // index before the (business, channel) upsert arbiter sees the winner's row. Once the
@@ -79,13 +75,12 @@ impl IntegrationStore for SqliteStore {
             "SELECT {COLUMNS} FROM channel_integrations WHERE business_id = $1 AND channel = $2 \
              ORDER BY is_active DESC, updated_at DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql)
+        self.db()
+            .query(&sql)
             .bind(business.as_uuid())
             .bind(channel.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(integration)
             .await
-            .map_err(db)?;
-        row.as_ref().map(integration).transpose()
     }
 
     async fn integration_by_id(&self, id: IntegrationId) -> StoreResult<Option<Integration>> {
@@ -93,16 +88,27 @@ impl IntegrationStore for SqliteStore {
         self.one_integration(&sql, id.as_uuid()).await
     }
 
+    async fn integrations_by_ids(&self, ids: &[IntegrationId]) -> StoreResult<Vec<Integration>> {
+        let db = self.db();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM channel_integrations WHERE {}",
+            db.in_uuids("id", "$1")
+        );
+        db.query(&sql)
+            .bind_uuids(ids.iter().map(IntegrationId::as_uuid))
+            .fetch_all(integration)
+            .await
+    }
+
     async fn list_integrations(&self, business: BusinessId) -> StoreResult<Vec<Integration>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM channel_integrations WHERE business_id = $1 ORDER BY channel"
         );
-        let rows = sqlx::query(&sql)
+        self.db()
+            .query(&sql)
             .bind(business.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(integration)
             .await
-            .map_err(db)?;
-        rows.iter().map(integration).collect()
     }
 
     async fn active_by_account(
@@ -114,13 +120,29 @@ impl IntegrationStore for SqliteStore {
             "SELECT {COLUMNS} FROM channel_integrations \
              WHERE channel = $1 AND account_id = $2 AND is_active"
         );
-        let row = sqlx::query(&sql)
+        self.db()
+            .query(&sql)
             .bind(channel.as_str())
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(integration)
             .await
-            .map_err(db)?;
-        row.as_ref().map(integration).transpose()
+    }
+
+    async fn active_by_accounts(
+        &self,
+        channel: &ChannelName,
+        accounts: &[String],
+    ) -> StoreResult<Vec<Integration>> {
+        let db = self.db();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM channel_integrations WHERE channel = $1 AND {} AND is_active",
+            db.in_texts("account_id", "$2")
+        );
+        db.query(&sql)
+            .bind(channel.as_str())
+            .bind_texts(accounts)
+            .fetch_all(integration)
+            .await
     }
 
     async fn active_by_webhook_secret(
@@ -132,40 +154,58 @@ impl IntegrationStore for SqliteStore {
             "SELECT {COLUMNS} FROM channel_integrations \
              WHERE channel = $1 AND webhook_secret_hash = $2 AND is_active"
         );
-        let row = sqlx::query(&sql)
+        self.db()
+            .query(&sql)
             .bind(channel.as_str())
             .bind(&hash.0[..])
-            .fetch_optional(&self.pool)
+            .fetch_optional(integration)
             .await
-            .map_err(db)?;
-        row.as_ref().map(integration).transpose()
     }
 
     async fn credentials(&self, id: IntegrationId) -> StoreResult<Option<EncryptedBlob>> {
-        let blob: Option<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT credentials FROM channel_integrations WHERE id = $1 AND is_active",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+        let blob = self
+            .db()
+            .query("SELECT credentials FROM channel_integrations WHERE id = $1 AND is_active")
+            .bind(id.as_uuid())
+            .fetch_optional(|row| row.get::<Option<Vec<u8>>>("credentials"))
+            .await?;
         Ok(blob.flatten().map(EncryptedBlob::from_stored))
     }
 
+    async fn credentials_by_ids(
+        &self,
+        ids: &[IntegrationId],
+    ) -> StoreResult<Vec<(IntegrationId, EncryptedBlob)>> {
+        let db = self.db();
+        let sql = format!(
+            "SELECT id, credentials FROM channel_integrations \
+             WHERE {} AND is_active AND credentials IS NOT NULL",
+            db.in_uuids("id", "$1")
+        );
+        db.query(&sql)
+            .bind_uuids(ids.iter().map(IntegrationId::as_uuid))
+            .fetch_all(|row| {
+                Ok((
+                    IntegrationId::from_uuid(row.get("id")?),
+                    EncryptedBlob::from_stored(row.get("credentials")?),
+                ))
+            })
+            .await
+    }
+
     async fn deactivate(&self, id: IntegrationId, last_error: Option<&str>) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE channel_integrations SET is_active = FALSE, credentials = NULL, \
+        self.db()
+            .query(
+                "UPDATE channel_integrations SET is_active = FALSE, credentials = NULL, \
                  webhook_secret_hash = NULL, state = 'not_connected', last_error = $2, \
                  updated_at = $3 \
              WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(last_error)
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
+            )
+            .bind(id.as_uuid())
+            .bind(last_error)
+            .bind_time(common::now())
+            .execute_one()
+            .await
     }
 
     async fn set_state(
@@ -174,31 +214,27 @@ impl IntegrationStore for SqliteStore {
         state: IntegrationState,
         reason: Option<&str>,
     ) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE channel_integrations SET state = $2, state_reason = $3, updated_at = $4 \
+        self.db()
+            .query(
+                "UPDATE channel_integrations SET state = $2, state_reason = $3, updated_at = $4 \
              WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(state.as_str())
-        .bind(reason)
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
+            )
+            .bind(id.as_uuid())
+            .bind(state.as_str())
+            .bind(reason)
+            .bind_time(common::now())
+            .execute_one()
+            .await
     }
 
     async fn set_last_error(&self, id: IntegrationId, error: Option<&str>) -> StoreResult<()> {
-        let result = sqlx::query(
-            "UPDATE channel_integrations SET last_error = $2, updated_at = $3 WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(error)
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
+        self.db()
+            .query("UPDATE channel_integrations SET last_error = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(error)
+            .bind_time(common::now())
+            .execute_one()
+            .await
     }
 
     async fn set_token_expiry(
@@ -206,30 +242,28 @@ impl IntegrationStore for SqliteStore {
         id: IntegrationId,
         at: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
-        let result = sqlx::query(
+        self.db().query(
             "UPDATE channel_integrations SET token_expires_at = $2, updated_at = $3 WHERE id = $1",
         )
         .bind(id.as_uuid())
-        .bind(opt_ts(at))
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
+        .bind_opt_time(at)
+        .bind_time(common::now())
+        .execute_one().await
     }
 
     async fn touch_webhook(&self, id: IntegrationId, at: DateTime<Utc>) -> StoreResult<()> {
         // Not `updated_at`: a webhook is traffic, not a change of the integration.
-        let result = sqlx::query(
+        let sql = format!(
             "UPDATE channel_integrations \
-             SET last_webhook_at = max(COALESCE(last_webhook_at, $2), $2) WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(ts(at))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        one_row(&result)
+             SET last_webhook_at = {greatest}(COALESCE(last_webhook_at, $2), $2) WHERE id = $1",
+            greatest = self.db().greatest()
+        );
+        self.db()
+            .query(&sql)
+            .bind(id.as_uuid())
+            .bind_time(at)
+            .execute_one()
+            .await
     }
 
     async fn record_integration_event(
@@ -239,7 +273,7 @@ impl IntegrationStore for SqliteStore {
         summary: &str,
         payload: &Value,
     ) -> StoreResult<()> {
-        sqlx::query(
+        self.db().query(
             "INSERT INTO integration_events (id, integration_id, kind, summary, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -248,10 +282,8 @@ impl IntegrationStore for SqliteStore {
         .bind(kind)
         .bind(summary)
         .bind(Json(payload))
-        .bind(ts(common::now()))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .bind_time(common::now())
+        .execute().await?;
         Ok(())
     }
 
@@ -260,26 +292,23 @@ impl IntegrationStore for SqliteStore {
         id: IntegrationId,
         limit: u32,
     ) -> StoreResult<Vec<IntegrationEvent>> {
-        let rows = sqlx::query(
-            "SELECT kind, summary, payload, created_at FROM integration_events \
+        self.db()
+            .query(
+                "SELECT kind, summary, payload, created_at FROM integration_events \
              WHERE integration_id = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(id.as_uuid())
-        .bind(common::limit(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let payload: Json<Value> = get(row, "payload")?;
+            )
+            .bind(id.as_uuid())
+            .bind(common::limit(limit))
+            .fetch_all(|row| {
+                let payload: Json<Value> = row.get("payload")?;
                 Ok(IntegrationEvent {
-                    kind: get(row, "kind")?,
-                    summary: get(row, "summary")?,
+                    kind: row.get("kind")?,
+                    summary: row.get("summary")?,
                     payload: payload.0,
-                    created_at: get_ts(row, "created_at")?,
+                    created_at: row.time("created_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn expiring_before(&self, before: DateTime<Utc>) -> StoreResult<Vec<Integration>> {
@@ -288,18 +317,17 @@ impl IntegrationStore for SqliteStore {
              WHERE is_active AND state = 'connected' AND token_expires_at < $1 \
              ORDER BY token_expires_at"
         );
-        let rows = sqlx::query(&sql)
-            .bind(ts(before))
-            .fetch_all(&self.pool)
+        self.db()
+            .query(&sql)
+            .bind_time(before)
+            .fetch_all(integration)
             .await
-            .map_err(db)?;
-        rows.iter().map(integration).collect()
     }
 }
 
-impl SqliteStore {
+impl<B: Backend> SqlStore<B> {
     async fn upsert_connection(&self, record: &ConnectionRecord) -> StoreResult<Integration> {
-        let now = ts(common::now());
+        let now = common::now();
         let sql = format!(
             "INSERT INTO channel_integrations (id, business_id, channel, channel_name, \
                  account_id, parent_account_id, credentials, webhook_secret_hash, is_active, \
@@ -315,7 +343,8 @@ impl SqliteStore {
                  updated_at = excluded.updated_at \
              RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql)
+        self.db()
+            .query(&sql)
             .bind(IntegrationId::new().as_uuid())
             .bind(record.business_id.as_uuid())
             .bind(record.channel.as_str())
@@ -325,11 +354,9 @@ impl SqliteStore {
             .bind(record.credentials.as_bytes())
             .bind(record.webhook_secret_hash.as_ref().map(|h| &h.0[..]))
             .bind(Json(&record.details))
-            .bind(opt_ts(record.token_expires_at.map(common::truncate)))
-            .bind(now)
-            .fetch_one(&self.pool)
+            .bind_opt_time(record.token_expires_at.map(common::truncate))
+            .bind_time(now)
+            .fetch_one(integration)
             .await
-            .map_err(db)?;
-        integration(&row)
     }
 }

@@ -1,10 +1,9 @@
-//! The one place where SQLite driver errors become [`StoreError`]s.
-//!
-//! SQLite names a broken unique rule by its columns ("UNIQUE constraint failed: jobs.dedupe_key")
-//! or, for expression indexes, by name ("… failed: index 'name'"); both are mapped to the index
-//! of the migrations and from there to a [`Conflict`].
+//! The one place where driver errors become [`StoreError`]s: unique violations by the index
+//! they broke (PostgreSQL names it; SQLite names its columns, or the index of an expression),
+//! connection-class errors and lock time-outs as `Unavailable`.
 
 use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::postgres::PgDatabaseError;
 use switchboard_core::StoreError;
 use switchboard_core::error::Conflict;
 
@@ -34,12 +33,31 @@ const INDEX_COLUMNS: [(&str, &str); 5] = [
 /// Maps a driver error.
 pub(crate) fn db(error: sqlx::Error) -> StoreError {
     match error {
-        sqlx::Error::Database(e) => database(e),
+        sqlx::Error::Database(e) if e.try_downcast_ref::<PgDatabaseError>().is_some() => {
+            postgres(e)
+        }
+        sqlx::Error::Database(e) => sqlite(e),
         other => common::from_sqlx(other),
     }
 }
 
-fn database(error: Box<dyn DatabaseError>) -> StoreError {
+fn postgres(error: Box<dyn DatabaseError>) -> StoreError {
+    if let ErrorKind::UniqueViolation = error.kind() {
+        let conflict = error
+            .constraint()
+            .map_or(Conflict::Other, common::conflict_for_index);
+        return StoreError::Conflict(conflict);
+    }
+    // Class 08 (connection exception), 53 (insufficient resources), 57P (operator
+    // intervention: shutdown, cannot connect now).
+    let code = error.code().unwrap_or_default();
+    if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
+        return StoreError::Unavailable(error.message().to_owned());
+    }
+    StoreError::Database(Box::new(sqlx::Error::Database(error)))
+}
+
+fn sqlite(error: Box<dyn DatabaseError>) -> StoreError {
     if let ErrorKind::UniqueViolation = error.kind() {
         return StoreError::Conflict(unique_conflict(error.message()));
     }
