@@ -279,6 +279,18 @@ pub trait ChannelAdapter: Send + Sync + fmt::Debug + 'static {
         RateLimits::default()
     }
 
+    /// Whether `chat_id` names a group chat, which providers limit apart from one-to-one chats.
+    fn is_group_chat(&self, chat_id: &str) -> bool {
+        let _ = chat_id;
+        false
+    }
+
+    /// What an operator should check when this channel's webhooks fail authentication; logged
+    /// with the rejection, so it names settings, never their values.
+    fn webhook_auth_hint(&self) -> &'static str {
+        "check the channel's webhook secret"
+    }
+
     /// OAuth channels: the provider's consent URL carrying `state`.
     ///
     /// # Errors

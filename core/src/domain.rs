@@ -189,7 +189,7 @@ impl MessageKind {
         }
     }
 
-    /// Whether an automated responder may answer a message of this kind (DESIGN §4.1):
+    /// Whether an automated responder may answer a message of this kind:
     /// content from people, not reactions, edits, deletions or system notices.
     #[must_use]
     pub fn is_answerable(&self) -> bool {

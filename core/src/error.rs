@@ -69,7 +69,7 @@ pub enum AdapterError {
     Credentials(String),
 }
 
-/// Why a connect attempt failed. `code` is one of the stable codes of DESIGN §4
+/// Why a connect attempt failed. `code` is one of the stable codes the README lists
 /// (`access_denied`, `no_waba`, `no_phone_number`, `number_in_use`, `bot_in_use`,
 /// `invalid_bot_token`, `upstream_error`, ...); `message` is safe to show a business owner.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -104,7 +104,7 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
         rejections: Arc::default(),
         http,
         max_attempts: config.settings.workers.max_attempts,
-        session_key: Arc::new(crate::http::session::SessionKey(
+        session_key: Arc::new(crate::state::SessionKey(
             key.derive("switchboard session cookie v1"),
         )),
         sandbox: None,
@@ -177,7 +177,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     // `into_make_service`: each connection gets a clone of the router (shared, cheap) instead
     // of a copy of its route table, which serving the `Router` itself builds per connection.
-    let router = crate::http::router(state);
+    let router = crate::http::router(state, crate::dashboard::router());
     axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await

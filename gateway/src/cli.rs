@@ -1,4 +1,4 @@
-//! The command line (DESIGN §2): `serve [--sandbox]`, `migrate`, `tenant create --name`,
+//! The command line (the README's command table): `serve [--sandbox]`, `migrate`, `tenant create --name`,
 //! `config check`.
 
 use std::path::PathBuf;
@@ -156,7 +156,7 @@ async fn serve(mut config: Validated) -> Result<(), String> {
     init_tracing(&config);
     let emulators = if config.sandbox {
         tracing::warn!("SANDBOX MODE: provider emulators, demo data; not for production");
-        Some(crate::sandbox::Emulators::start(&mut config).await?)
+        Some(crate::sandbox::start(&mut config).await?)
     } else {
         None
     };
@@ -168,7 +168,7 @@ async fn serve(mut config: Validated) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     if let Some(emulators) = emulators {
-        let info = emulators.activate(&state, &config).await?;
+        let info = crate::sandbox::activate(emulators, &state, &config).await?;
         state.sandbox = Some(std::sync::Arc::new(info));
     }
     let address = listener.local_addr().map_err(|e| e.to_string())?;

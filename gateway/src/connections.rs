@@ -1,6 +1,6 @@
 //! Connection bookkeeping shared by the HTTP handlers and the workers: turning an adapter's
 //! [`NewConnection`] into an encrypted stored integration, decrypting it back into an
-//! [`IntegrationContext`] for provider calls, and rendering the status object of DESIGN §4.
+//! [`IntegrationContext`] for provider calls, and rendering the integration status object (the README's HTTP API).
 
 use std::collections::HashMap;
 
@@ -182,6 +182,26 @@ pub async fn contexts(
     Ok(contexts)
 }
 
+/// The integrations with these ids, read in one query: each id maps to its integration, or to
+/// `None` where there is none.
+///
+/// # Errors
+/// A store failure.
+pub async fn integrations_by_id(
+    store: &dyn Store,
+    ids: impl IntoIterator<Item = IntegrationId>,
+) -> Result<HashMap<IntegrationId, Option<Integration>>, StoreError> {
+    let mut found: HashMap<IntegrationId, Option<Integration>> =
+        ids.into_iter().map(|id| (id, None)).collect();
+    if !found.is_empty() {
+        let ids: Vec<IntegrationId> = found.keys().copied().collect();
+        for integration in store.integrations_by_ids(&ids).await? {
+            found.insert(integration.id, Some(integration));
+        }
+    }
+    Ok(found)
+}
+
 /// Looks account ownership up for adapters' connect flows.
 #[derive(Debug)]
 pub struct StoreDirectory<'a>(pub &'a dyn Store);
@@ -207,7 +227,7 @@ fn rfc3339(at: Option<DateTime<Utc>>) -> Value {
     })
 }
 
-/// The status object of DESIGN §4 for one channel and this business's integration, if any.
+/// The status object for one channel and this business's integration, if any.
 /// `live` overrides the stored state with what the provider just said.
 #[must_use]
 pub fn status_object(

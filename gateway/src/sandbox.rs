@@ -1,8 +1,8 @@
-//! Sandbox mode (`serve --sandbox`, DESIGN §2): the one-command demo that needs no Meta or
-//! Telegram account. Before the application is built, [`Emulators::start`] refuses real
+//! Sandbox mode (`serve --sandbox`): the one-command demo that needs no Meta or
+//! Telegram account. Before the application is built, [`start`] refuses real
 //! provider credentials, starts both provider emulators on loopback ports and points the
 //! channel sections at them with generated demo credentials. Once the state exists,
-//! [`Emulators::activate`] creates (or reuses) the sandbox tenant, mints a fresh API key,
+//! [`activate`] creates (or reuses) the sandbox tenant, mints a fresh API key,
 //! closes the connections of an earlier run (the emulators forget everything), aims
 //! the WhatsApp emulator's webhooks at the gateway and returns the [`SandboxInfo`] the
 //! dashboard's "Simulate incoming message" form uses.
@@ -17,7 +17,7 @@ use switchboard_telegram::emulator as telegram;
 use switchboard_whatsapp::emulator as whatsapp;
 
 use crate::config::Validated;
-use crate::state::AppState;
+use crate::state::{AppState, Emulators, SandboxInfo};
 
 /// The sandbox tenant's display name.
 pub const TENANT_NAME: &str = "Sandbox Business";
@@ -29,20 +29,6 @@ const PROVIDER_URL_KEYS: &[(&str, &str)] = &[
     ("whatsapp", "dialog_base_url"),
     ("telegram", "api_base_url"),
 ];
-
-/// The running emulators; dropped, they stop.
-#[derive(Debug)]
-pub struct Emulators {
-    pub whatsapp: Option<whatsapp::EmulatorHandle>,
-    pub telegram: Option<telegram::EmulatorHandle>,
-}
-
-/// What the running sandbox offers the dashboard.
-#[derive(Debug)]
-pub struct SandboxInfo {
-    pub business: BusinessId,
-    pub emulators: Emulators,
-}
 
 /// Refuses sandbox mode when a real provider is configured, naming the key.
 ///
@@ -108,81 +94,78 @@ fn section<'a>(config: &'a mut Validated, channel: &str) -> &'a mut Map<String, 
     value.as_object_mut().expect("made an object above")
 }
 
-impl Emulators {
-    /// Checks the configuration, starts the emulators of the channels not disabled, and writes
-    /// their base URLs and demo credentials into `config.settings.channels`.
-    ///
-    /// # Errors
-    /// Real credentials configured, or an emulator cannot bind a loopback port.
-    pub async fn start(config: &mut Validated) -> Result<Self, String> {
-        check_no_real_credentials(&config.settings.channels)?;
-        let mut emulators = Self {
-            whatsapp: None,
-            telegram: None,
-        };
-        if !disabled(config.settings.channels.get("whatsapp")) {
-            let app_id = format!(
-                "{}",
-                1_000_000_000_000_000 + rand::random::<u64>() % 1_000_000_000_000
-            );
-            let secret = random_token(24);
-            let mut emulator_config =
-                whatsapp::EmulatorConfig::new(&app_id, secret.expose_secret());
-            emulator_config.app_name = "Switchboard Sandbox".to_owned();
-            emulator_config.seed = demo_seed();
-            let emulator = whatsapp::Emulator::start(emulator_config)
-                .await
-                .map_err(|e| format!("cannot start the WhatsApp emulator: {e}"))?;
-            let section = section(config, "whatsapp");
-            section.insert("enabled".into(), json!(true));
-            section.insert("app_id".into(), json!(app_id));
-            section.insert("app_secret".into(), json!(secret.expose_secret()));
-            section.insert(
-                "verify_token".into(),
-                json!(random_token(16).expose_secret()),
-            );
-            section.insert("graph_base_url".into(), json!(emulator.base_url()));
-            section.insert("dialog_base_url".into(), json!(emulator.base_url()));
-            emulators.whatsapp = Some(emulator);
-        }
-        if !disabled(config.settings.channels.get("telegram")) {
-            let emulator = telegram::Emulator::start(telegram::EmulatorConfig {
-                auto_accept_tokens: true,
-                ..telegram::EmulatorConfig::default()
-            })
+/// Checks the configuration, starts the emulators of the channels not disabled, and writes
+/// their base URLs and demo credentials into `config.settings.channels`.
+///
+/// # Errors
+/// Real credentials configured, or an emulator cannot bind a loopback port.
+pub async fn start(config: &mut Validated) -> Result<Emulators, String> {
+    check_no_real_credentials(&config.settings.channels)?;
+    let mut emulators = Emulators {
+        whatsapp: None,
+        telegram: None,
+    };
+    if !disabled(config.settings.channels.get("whatsapp")) {
+        let app_id = format!(
+            "{}",
+            1_000_000_000_000_000 + rand::random::<u64>() % 1_000_000_000_000
+        );
+        let secret = random_token(24);
+        let mut emulator_config = whatsapp::EmulatorConfig::new(&app_id, secret.expose_secret());
+        emulator_config.app_name = "Switchboard Sandbox".to_owned();
+        emulator_config.seed = demo_seed();
+        let emulator = whatsapp::Emulator::start(emulator_config)
             .await
-            .map_err(|e| format!("cannot start the Telegram emulator: {e}"))?;
-            let section = section(config, "telegram");
-            section.insert("enabled".into(), json!(true));
-            section.insert("api_base_url".into(), json!(emulator.base_url()));
-            emulators.telegram = Some(emulator);
-        }
-        Ok(emulators)
+            .map_err(|e| format!("cannot start the WhatsApp emulator: {e}"))?;
+        let section = section(config, "whatsapp");
+        section.insert("enabled".into(), json!(true));
+        section.insert("app_id".into(), json!(app_id));
+        section.insert("app_secret".into(), json!(secret.expose_secret()));
+        section.insert(
+            "verify_token".into(),
+            json!(random_token(16).expose_secret()),
+        );
+        section.insert("graph_base_url".into(), json!(emulator.base_url()));
+        section.insert("dialog_base_url".into(), json!(emulator.base_url()));
+        emulators.whatsapp = Some(emulator);
     }
-
-    /// Creates or reuses the sandbox tenant, mints its API key for this run, aims the WhatsApp
-    /// emulator's webhooks at the gateway and announces the key with the dashboard URL.
-    ///
-    /// # Errors
-    /// A store failure or an unwritable data directory.
-    pub async fn activate(
-        self,
-        state: &AppState,
-        config: &Validated,
-    ) -> Result<SandboxInfo, String> {
-        let dir = crate::app::data_dir(config.database_url.expose_secret());
-        let (business, api_key) = tenant(state, &dir).await?;
-        reset_connections(state, business).await?;
-        let base = config.public_url.as_str().trim_end_matches('/');
-        if let Some(emulator) = &self.whatsapp {
-            emulator.set_webhook_url(Some(format!("{base}/api/webhooks/whatsapp")));
-        }
-        announce(base, &api_key);
-        Ok(SandboxInfo {
-            business,
-            emulators: self,
+    if !disabled(config.settings.channels.get("telegram")) {
+        let emulator = telegram::Emulator::start(telegram::EmulatorConfig {
+            auto_accept_tokens: true,
+            ..telegram::EmulatorConfig::default()
         })
+        .await
+        .map_err(|e| format!("cannot start the Telegram emulator: {e}"))?;
+        let section = section(config, "telegram");
+        section.insert("enabled".into(), json!(true));
+        section.insert("api_base_url".into(), json!(emulator.base_url()));
+        emulators.telegram = Some(emulator);
     }
+    Ok(emulators)
+}
+
+/// Creates or reuses the sandbox tenant, mints its API key for this run, aims the WhatsApp
+/// emulator's webhooks at the gateway and announces the key with the dashboard URL.
+///
+/// # Errors
+/// A store failure or an unwritable data directory.
+pub async fn activate(
+    emulators: Emulators,
+    state: &AppState,
+    config: &Validated,
+) -> Result<SandboxInfo, String> {
+    let dir = crate::app::data_dir(config.database_url.expose_secret());
+    let (business, api_key) = tenant(state, &dir).await?;
+    reset_connections(state, business).await?;
+    let base = config.public_url.as_str().trim_end_matches('/');
+    if let Some(emulator) = &emulators.whatsapp {
+        emulator.set_webhook_url(Some(format!("{base}/api/webhooks/whatsapp")));
+    }
+    announce(base, &api_key);
+    Ok(SandboxInfo {
+        business,
+        emulators,
+    })
 }
 
 /// One business, one WhatsApp account holding two numbers, so the number choice shows.
@@ -204,8 +187,8 @@ async fn tenant(state: &AppState, dir: &Path) -> Result<(BusinessId, SecretStrin
         None => None,
     };
     if let Some(business) = exists {
-        let key = crate::http::auth::generate_api_key();
-        let hash = crate::http::auth::api_key_hash(key.expose_secret());
+        let key = crate::tenants::generate_api_key();
+        let hash = crate::tenants::api_key_hash(key.expose_secret());
         store
             .add_api_key(business.id, hash, "sandbox")
             .await

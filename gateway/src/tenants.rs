@@ -1,10 +1,28 @@
-//! Creating tenants and their API keys (the `tenant create` command).
+//! Tenants and their API keys: how keys are made and stored, and creating a business with its
+//! first key (the `tenant create` command).
 
 use secrecy::{ExposeSecret, SecretString};
+use switchboard_core::crypto::random_token;
 use switchboard_core::error::StoreError;
-use switchboard_core::store::{Business, Store};
+use switchboard_core::store::{Business, SecretHash, Store};
 
-use crate::http::auth::{api_key_hash, generate_api_key};
+/// Prefix of every API key, so leaked keys are recognisable by secret scanners.
+pub const API_KEY_PREFIX: &str = "sbk_";
+
+/// A new API key: 32 random bytes, URL-safe.
+#[must_use]
+pub fn generate_api_key() -> SecretString {
+    SecretString::from(format!(
+        "{API_KEY_PREFIX}{}",
+        random_token(32).expose_secret()
+    ))
+}
+
+/// The hash under which an API key is stored.
+#[must_use]
+pub fn api_key_hash(key: &str) -> SecretHash {
+    SecretHash::of(key.as_bytes())
+}
 
 /// A new business and its first API key (shown once; only its hash is stored).
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use switchboard::config::{Settings, Validated};
-use switchboard::sandbox::Emulators;
+use switchboard::sandbox;
 
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -52,14 +52,14 @@ struct Served {
 /// Builds and serves the app on port 0; in sandbox mode with its emulators and tenant.
 async fn serve(mut config: Validated) -> Served {
     let emulators = if config.sandbox {
-        Some(Emulators::start(&mut config).await.unwrap())
+        Some(sandbox::start(&mut config).await.unwrap())
     } else {
         None
     };
     let mut state = switchboard::app::build(&config).await.unwrap();
     let api_key = match emulators {
         Some(emulators) => {
-            let info = emulators.activate(&state, &config).await.unwrap();
+            let info = sandbox::activate(emulators, &state, &config).await.unwrap();
             let tenant = switchboard::tenants::create(state.store.as_ref(), "Extra")
                 .await
                 .unwrap();
@@ -237,7 +237,7 @@ async fn sandbox_mode_refuses_a_configured_meta_app_secret() {
         true,
         "[channels.whatsapp]\napp_secret = \"a-real-secret\"\n",
     );
-    let error = Emulators::start(&mut config).await.unwrap_err();
+    let error = sandbox::start(&mut config).await.unwrap_err();
     assert!(error.contains("channels.whatsapp.app_secret"), "{error}");
 }
 
@@ -273,9 +273,9 @@ async fn a_restarted_sandbox_reuses_its_tenant() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut config = config_in(&dir, true, "");
-        let emulators = Emulators::start(&mut config).await.unwrap();
+        let emulators = sandbox::start(&mut config).await.unwrap();
         let state = switchboard::app::build(&config).await.unwrap();
-        let info = emulators.activate(&state, &config).await.unwrap();
+        let info = sandbox::activate(emulators, &state, &config).await.unwrap();
         runs.push(info.business);
     }
     assert_eq!(runs[0], runs[1], "the second run reuses the tenant");

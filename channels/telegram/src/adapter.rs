@@ -195,6 +195,15 @@ impl ChannelAdapter for TelegramAdapter {
         &self.descriptor
     }
 
+    /// Groups, supergroups and channels have negative chat ids; people have positive ones.
+    fn is_group_chat(&self, chat_id: &str) -> bool {
+        chat_id.starts_with('-')
+    }
+
+    fn webhook_auth_hint(&self) -> &'static str {
+        "Telegram sends the secret token given to setWebhook: if another program set this bot's webhook, reconnect the bot"
+    }
+
     #[tracing::instrument(skip_all, fields(channel = "telegram", business_id = %attempt.business_id))]
     async fn connect_with_token(
         &self,

@@ -95,6 +95,10 @@ impl ChannelAdapter for WhatsAppAdapter {
         }
     }
 
+    fn webhook_auth_hint(&self) -> &'static str {
+        "Meta signs with the app secret: check channels.whatsapp.app_secret (META_APP_SECRET)"
+    }
+
     fn authorize_url(&self, state: &str) -> Result<url::Url, ConnectError> {
         let mut url = self.config.dialog_base_url.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();

@@ -1,6 +1,6 @@
 //! Configuration: compiled-in defaults (`config/default.toml`) < the file named by
 //! `SWITCHBOARD_CONFIG` < `SWITCHBOARD_*` environment variables (`__` nests) — with the
-//! original setup guide's variable names accepted as aliases (DESIGN §3).
+//! original setup guide's variable names accepted as aliases (the README's configuration table).
 //!
 //! [`Settings::load`] reads the layers; [`Settings::validate`] turns them into a
 //! [`Validated`] configuration or an error naming the offending key. Secrets are `secrecy`
@@ -17,11 +17,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use switchboard_core::crypto::EncryptionKey;
 use switchboard_core::error::ConfigError;
 use url::Url;
 
 pub use redact::redact_url;
+use redact::{REDACTED, redact_value};
 
 /// The compiled-in defaults.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -361,8 +363,8 @@ impl Settings {
 
     /// The worker settings for the pipeline.
     #[must_use]
-    pub fn worker_settings(&self) -> crate::pipeline::WorkerSettings {
-        crate::pipeline::WorkerSettings {
+    pub fn worker_settings(&self) -> WorkerSettings {
+        WorkerSettings {
             count: self.workers.count,
             poll_interval: Duration::from_millis(self.workers.poll_interval_ms),
             lease: Duration::from_secs(self.workers.lease_secs),
@@ -379,8 +381,77 @@ impl Settings {
     /// The configuration as JSON with every secret replaced by `"[REDACTED]"`.
     #[must_use]
     pub fn redacted(&self) -> serde_json::Value {
-        redact::redacted(self)
+        let settings = self;
+        let mut channels = serde_json::to_value(&settings.channels).unwrap_or(Value::Null);
+        redact_value(&mut channels);
+        let secret_or_unset = |set: bool| {
+            if set {
+                Value::from(REDACTED)
+            } else {
+                Value::Null
+            }
+        };
+        json!({
+            "server": {
+                "bind": settings.server.bind,
+                "public_url": settings.server.public_url,
+                "frontend_url": settings.server.frontend_url,
+                "max_webhook_body_bytes": settings.server.max_webhook_body_bytes,
+                "shutdown_grace": settings.server.shutdown_grace,
+            },
+            "database": {
+                "url": redact_url(settings.database.url.expose_secret()),
+                "max_connections": settings.database.max_connections,
+                "auto_migrate": settings.database.auto_migrate,
+            },
+            "security": {
+                "encryption_key": secret_or_unset(
+                    settings.security.encryption_key.as_ref().is_some_and(|k| !k.expose_secret().is_empty())
+                ),
+            },
+            "log": { "level": settings.log.level, "format": format!("{:?}", settings.log.format).to_lowercase() },
+            "workers": {
+                "count": settings.workers.count,
+                "poll_interval_ms": settings.workers.poll_interval_ms,
+                "lease_secs": settings.workers.lease_secs,
+                "batch": settings.workers.batch,
+                "max_attempts": settings.workers.max_attempts,
+                "reconcile_secs": settings.workers.reconcile_secs,
+                "inbox_retention_days": settings.workers.inbox_retention_days,
+            },
+            "responder": {
+                "kind": format!("{:?}", settings.responder.kind).to_lowercase(),
+                "text": settings.responder.text,
+                "url": settings.responder.url,
+                "secret": secret_or_unset(settings.responder.secret.is_some()),
+                "timeout": settings.responder.timeout,
+            },
+            "channels": channels,
+        })
     }
+}
+
+/// Worker settings (`[workers]`), as the pipeline uses them.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Concurrent job workers (inbox draining has one worker per process, which keeps a burst
+    /// from one chat in order).
+    pub count: usize,
+    /// Longest wait between two looks at the queues when nothing woke the worker.
+    pub poll_interval: Duration,
+    /// How long a claimed row belongs to its worker.
+    pub lease: Duration,
+    /// Rows claimed at once.
+    pub batch: u32,
+    /// Attempts of a job before it is dead.
+    pub max_attempts: i32,
+    /// How long a send of unknown outcome waits for the provider's status report before it is
+    /// sent again (channels that report statuses only).
+    pub reconcile_after: Duration,
+    /// How long a processed webhook is kept after it was received (`None`: forever).
+    pub inbox_retention: Option<Duration>,
+    /// A name for this process's claims.
+    pub worker_id: String,
 }
 
 /// A checked configuration, ready to start the gateway with.

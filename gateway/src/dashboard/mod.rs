@@ -25,6 +25,7 @@ use switchboard_core::BusinessId;
 
 use crate::http::session;
 use crate::state::AppState;
+use pages::Frame;
 
 /// The policy of every dashboard response: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -65,14 +66,8 @@ async fn security_headers(mut response: Response) -> Response {
 /// The business of a valid session cookie, if any.
 async fn session_business(app: &AppState, headers: &HeaderMap) -> Option<BusinessId> {
     let value = session::cookie_value(headers)?;
-    let hash = session::verify(&app.session_key, &value)?;
+    let hash = app.session_key.verify(&value)?;
     app.store.business_by_api_key(hash).await.ok().flatten()
-}
-
-/// What every page needs to render its frame.
-struct Frame<'a> {
-    app: &'a AppState,
-    signed_in: bool,
 }
 
 /// The log-in page, or straight to the integrations when the session is still valid.

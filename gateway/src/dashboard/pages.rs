@@ -2,7 +2,13 @@
 //! around each page's static skeleton. The scripts fill the skeletons from the JSON API;
 //! nothing here embeds tenant data, so the pages are the same for every business.
 
-use super::Frame;
+use crate::state::AppState;
+
+/// What every page needs to render its frame.
+pub struct Frame<'a> {
+    pub app: &'a AppState,
+    pub signed_in: bool,
+}
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn escape(text: &str) -> String {
@@ -126,7 +132,7 @@ pub fn conversations(frame: &Frame<'_>) -> String {
 }
 
 /// The sandbox's "Simulate incoming message" form, offering the emulated channels.
-fn simulate_form(info: &crate::sandbox::SandboxInfo) -> String {
+fn simulate_form(info: &crate::state::SandboxInfo) -> String {
     let mut options = String::new();
     if info.emulators.whatsapp.is_some() {
         options.push_str("<option value=\"whatsapp\">WhatsApp</option>");

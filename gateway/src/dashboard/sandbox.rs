@@ -15,8 +15,8 @@ use switchboard_whatsapp::emulator::{SimulatedContent, SimulatedInbound};
 
 use crate::http::auth::Tenant;
 use crate::http::error::{ApiError, ApiResult};
-use crate::sandbox::SandboxInfo;
 use crate::state::AppState;
+use crate::state::SandboxInfo;
 
 /// The simulated customer's message.
 #[derive(Debug, Deserialize)]

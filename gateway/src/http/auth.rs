@@ -5,32 +5,12 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use secrecy::{ExposeSecret, SecretString};
 use switchboard_core::BusinessId;
-use switchboard_core::crypto::random_token;
-use switchboard_core::store::SecretHash;
 
 use super::error::ApiError;
 use super::session;
 use crate::state::AppState;
-
-/// Prefix of every API key, so leaked keys are recognisable by secret scanners.
-pub const API_KEY_PREFIX: &str = "sbk_";
-
-/// A new API key: 32 random bytes, URL-safe.
-#[must_use]
-pub fn generate_api_key() -> SecretString {
-    SecretString::from(format!(
-        "{API_KEY_PREFIX}{}",
-        random_token(32).expose_secret()
-    ))
-}
-
-/// The hash under which an API key is stored.
-#[must_use]
-pub fn api_key_hash(key: &str) -> SecretHash {
-    SecretHash::of(key.as_bytes())
-}
+use crate::tenants::api_key_hash;
 
 /// The authenticated business of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +27,10 @@ impl FromRequestParts<AppState> for Tenant {
             Some(key) => api_key_hash(key),
             None => {
                 let cookie = session::cookie_value(&parts.headers).ok_or(ApiError::Unauthorized)?;
-                let hash =
-                    session::verify(&state.session_key, &cookie).ok_or(ApiError::Unauthorized)?;
+                let hash = state
+                    .session_key
+                    .verify(&cookie)
+                    .ok_or(ApiError::Unauthorized)?;
                 // A cookie rides along on cross-site requests; a custom header cannot.
                 let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !safe && !parts.headers.contains_key(session::CSRF_HEADER) {

@@ -1,5 +1,5 @@
 //! `/api/integrations…`: the generic connect / callback / status / disconnect routes, dispatched
-//! to the adapter named in the path (DESIGN §4). Nothing here knows any particular channel.
+//! to the adapter named in the path. Nothing here knows any particular channel.
 
 use axum::extract::{Query, State};
 use axum::http::header::{ACCEPT, LOCATION};

@@ -15,7 +15,7 @@ use switchboard_core::{ChannelName, ConversationId, EventId, JobId, MessageId};
 
 use super::auth::Tenant;
 use super::error::{ApiError, ApiResult};
-use crate::pipeline::outbox::{self, SEND_JOB, SendPayload};
+use crate::pipeline::jobs::{self, SEND_JOB, SendPayload};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -219,7 +219,7 @@ async fn send(
         .ok_or_else(|| {
             ApiError::bad_request("not_connected", format!("connect {channel} before sending"))
         })?;
-    let conversation = outbox::conversation_for(&app, business, &integration, &to).await?;
+    let conversation = jobs::conversation_for(&app, business, &integration, &to).await?;
     let outbound = OutboundMessage {
         to,
         content,
@@ -236,7 +236,7 @@ async fn queued(
     outbound: OutboundMessage,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let max_attempts = app.max_attempts;
-    let id = outbox::queue_message(app, conversation, outbound, None, max_attempts).await?;
+    let id = jobs::queue_message(app, conversation, outbound, None, max_attempts).await?;
     let message = app
         .store
         .message(id)

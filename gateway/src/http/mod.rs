@@ -8,7 +8,6 @@ pub mod health;
 pub mod integrations;
 pub mod messages;
 pub mod oauth;
-pub mod rejections;
 pub mod session;
 pub mod webhooks;
 
@@ -19,15 +18,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
-/// The whole HTTP API.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP API, with `pages` (the dashboard) merged under the same layers.
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let max_body = state.web.max_webhook_body_bytes;
     Router::new()
         .merge(health::router())
         .merge(integrations::router())
         .merge(messages::router())
         .merge(session::router())
-        .merge(crate::dashboard::router())
+        .merge(pages)
         .fallback(not_found)
         // Spans carry the path only: query strings hold OAuth codes and states.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

@@ -1,4 +1,4 @@
-//! The OAuth redirect flow's gateway side (DESIGN §4.1): the `state` (random, stored hashed,
+//! The OAuth redirect flow's gateway side: the `state` (random, stored hashed,
 //! single use, 10 minutes) bound to the tenant and to the browser session through an HttpOnly
 //! SameSite=Lax nonce cookie; and the callback outcome page that tells the opener window (only
 //! at `frontend_url`'s origin) or redirects to the dashboard.

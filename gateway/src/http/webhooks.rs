@@ -107,6 +107,7 @@ async fn receive(State(app): State<AppState>, request: Request) -> ApiResult<Res
 
 /// A webhook that failed authentication: counted for the operator's log, answered `401`.
 fn rejected(app: &AppState, channel: &Channel, why: String) -> ApiError {
-    app.rejections.record(channel.name().as_str(), &why);
+    app.rejections
+        .record(channel.name().as_str(), &why, channel.0.webhook_auth_hint());
     ApiError::WebhookUnauthorized(why)
 }

@@ -11,8 +11,8 @@
 //! is ever dropped. A row that keeps failing is quarantined after [`MAX_INBOX_ATTEMPTS`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::json;
@@ -24,13 +24,44 @@ use switchboard_core::error::ParseError;
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
-    AccountRecord, Arrival, ConversationUpsert, FollowUp, InboxState, NewJob, ReplyDraft,
-    StatusReport, WebhookEvent, Work,
+    AccountRecord, Arrival, ConversationUpsert, InboxState, ReplyDraft, StatusReport, WebhookEvent,
+    Work,
 };
 use switchboard_core::{ChannelAdapter, ChannelName, EventId, Integration, IntegrationId};
+use tokio::sync::watch;
+use tokio::time::Instant as TokioInstant;
 
-use super::Pipeline;
-use super::outbox::{RESPOND_JOB, conversation_queue, reply_key, send_follow_up};
+use super::jobs::{reply_key, respond_follow_up, send_follow_up};
+use super::responder::Responder;
+use crate::config::WorkerSettings;
+use crate::connections;
+use crate::state::{AppState, wake};
+
+/// A webhook rate (requests per second, measured by this process) from which the inbox worker
+/// defers its next batch (see [`InboxWorker::yield_to_ingest`]). Well above the rate of a busy
+/// normal day (500 answered messages a second bring about 2,000 webhooks a second, with the
+/// status reports); reached in floods and bursts.
+const INGEST_FLOOD_RATE: f64 = 4_000.0;
+
+/// The longest the inbox worker defers to the webhook path before it takes a batch anyway, so
+/// replies keep flowing during a flood.
+const MAX_INGEST_DEFERRAL: Duration = Duration::from_secs(1);
+
+/// During a flood the inbox worker takes this fraction of `workers.batch` per batch. Every row
+/// taken then costs the webhook path its reply and three status reports, so the trickle only
+/// keeps the oldest chats moving (BENCHMARKS.md, "Deferring to ingest during a flood"); the
+/// backlog is answered at full speed once the flood ends.
+const FLOOD_BATCH_DIVISOR: u32 = 16;
+
+/// How often a deferring inbox worker looks at the webhook rate again.
+const INGEST_SAMPLE: Duration = Duration::from_millis(10);
+
+/// Whether `received` webhooks within `elapsed` is a flood (see [`INGEST_FLOOD_RATE`]).
+fn is_flood(received: u64, elapsed: Duration) -> bool {
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    let rate = received as f64 / elapsed.as_secs_f64().max(1e-3);
+    rate >= INGEST_FLOOD_RATE
+}
 
 /// After this many failed processing attempts a row is quarantined instead of retried.
 pub const MAX_INBOX_ATTEMPTS: i32 = 5;
@@ -52,7 +83,7 @@ pub struct Drained {
 struct Routes {
     by_id: HashMap<IntegrationId, Option<Integration>>,
     by_account: HashMap<(ChannelName, String), Option<Integration>>,
-    /// Bodies parsed while looking ahead ([`Pipeline::prefetch`]), taken when planned.
+    /// Bodies parsed while looking ahead ([`InboxWorker::prefetch`]), taken when planned.
     parsed: HashMap<EventId, Result<Vec<InboundEvent>, ParseError>>,
 }
 
@@ -76,7 +107,7 @@ fn chats_of(work: &Work) -> Vec<(IntegrationId, String)> {
 /// are this process's: another instance does not know of the failure. A row held back again and
 /// again counts attempts like a failing one and ends in quarantine, replayable, with it.
 #[derive(Debug, Default)]
-pub(crate) struct HeldChats(Mutex<HashMap<(IntegrationId, String), (EventId, Instant)>>);
+struct HeldChats(Mutex<HashMap<(IntegrationId, String), (EventId, Instant)>>);
 
 impl HeldChats {
     fn hold(&self, blocker: EventId, chats: &[(IntegrationId, String)], until: Instant) {
@@ -119,12 +150,97 @@ impl HeldChats {
     }
 }
 
-impl Pipeline {
+/// Drains the inbox: one per process, which keeps a burst from one chat in order.
+pub struct InboxWorker {
+    app: AppState,
+    settings: WorkerSettings,
+    responder: Arc<dyn Responder>,
+    responder_enabled: bool,
+    /// Chats held back after a row of theirs failed.
+    held_chats: HeldChats,
+}
+
+impl std::fmt::Debug for InboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxWorker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InboxWorker {
+    #[must_use]
+    pub fn new(
+        app: AppState,
+        settings: WorkerSettings,
+        responder: Arc<dyn Responder>,
+        responder_enabled: bool,
+    ) -> Self {
+        Self {
+            app,
+            settings,
+            responder,
+            responder_enabled,
+            held_chats: HeldChats::default(),
+        }
+    }
+
+    /// Drains batches until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut last_batch = (TokioInstant::now(), self.app.wake.webhooks_received());
+        while !*shutdown.borrow() {
+            let flooding = self.yield_to_ingest(last_batch).await;
+            last_batch = (TokioInstant::now(), self.app.wake.webhooks_received());
+            let limit = if flooding {
+                (self.settings.batch / FLOOD_BATCH_DIVISOR).max(1)
+            } else {
+                self.settings.batch
+            };
+            match self.drain_once(limit).await.map(|drained| drained.claimed) {
+                Ok(0) => {
+                    let poll = self.settings.poll_interval;
+                    if !wake::idle(&self.app.wake.inbox, poll, &mut shutdown).await {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "inbox worker: store failure; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        tracing::debug!("inbox worker stopped");
+    }
+
+    /// While webhooks arrive faster than [`INGEST_FLOOD_RATE`], waits — at most
+    /// [`MAX_INGEST_DEFERRAL`] after the previous batch began — before the next batch.
+    /// Acknowledging the provider quickly comes first: it retries, and in the end disables, a
+    /// slow webhook, and what it sends is durable once acknowledged. The batches taken after a
+    /// flood are fuller, so cheaper per row. On several instances each one defers to its own
+    /// webhook traffic only.
+    async fn yield_to_ingest(&self, (since, received_then): (TokioInstant, u64)) -> bool {
+        let until = since + MAX_INGEST_DEFERRAL;
+        let (mut at, mut received) = (since, received_then);
+        loop {
+            let now = TokioInstant::now();
+            let count = self.app.wake.webhooks_received();
+            if !is_flood(count.saturating_sub(received), now.duration_since(at)) {
+                return false;
+            }
+            if now >= until {
+                return true;
+            }
+            (at, received) = (now, count);
+            tokio::time::sleep(INGEST_SAMPLE).await;
+        }
+    }
+
     /// Claims one batch of at most `limit` inbox rows and applies it.
     ///
     /// # Errors
     /// A store failure while claiming.
-    pub async fn drain_inbox_once(&self, limit: u32) -> Result<Drained, StoreError> {
+    pub async fn drain_once(&self, limit: u32) -> Result<Drained, StoreError> {
         let store = self.app.store.as_ref();
         let events = store
             .claim_webhook_events(limit, self.settings.lease, Utc::now())
@@ -162,7 +278,7 @@ impl Pipeline {
             }
         }
         if drained.jobs_created > 0 {
-            self.wake_jobs();
+            self.app.wake.jobs.notify_one();
         }
         tracing::debug!(?drained, "inbox batch");
         Ok(drained)
@@ -284,7 +400,7 @@ impl Pipeline {
     ) -> Result<(), StoreError> {
         let store = self.app.store.as_ref();
         let named = events.iter().filter_map(|e| e.integration_id);
-        let by_id = super::integrations_by_id(store, named).await?;
+        let by_id = connections::integrations_by_id(store, named).await?;
         routes.by_id.extend(
             by_id
                 .into_iter()
@@ -408,21 +524,8 @@ impl Pipeline {
             .as_ref()
             .map(|replies| self.reply_drafts(integration, message, replies))
             .unwrap_or_default();
-        let follow_up = (wants_reply && immediate.is_none()).then(|| {
-            let business = integration.business_id;
-            let integration = integration.id;
-            let max_attempts = self.settings.max_attempts;
-            FollowUp::new(move |message_id, conversation_id| NewJob {
-                kind: RESPOND_JOB.into(),
-                business_id: business,
-                integration_id: Some(integration),
-                payload: json!({ "message_id": message_id, "conversation_id": conversation_id }),
-                run_at: Utc::now(),
-                dedupe_key: Some(format!("respond:{message_id}")),
-                queue_key: Some(conversation_queue(conversation_id)),
-                max_attempts,
-            })
-        });
+        let follow_up = (wants_reply && immediate.is_none())
+            .then(|| respond_follow_up(integration, self.settings.max_attempts));
         let mut payload = json!({
                 "sender": message.sender,
                 "chat": message.chat,
@@ -546,5 +649,25 @@ fn parse(
     match known {
         Some(integration) => adapter.parse_webhook_for(&event.body, integration),
         None => adapter.parse_webhook(&event.body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::is_flood;
+
+    #[test]
+    fn a_flood_is_four_thousand_webhooks_a_second_or_more() {
+        assert!(!is_flood(0, Duration::from_millis(10)));
+        // 500 answered messages a second: about 2,000 webhooks a second with status reports.
+        assert!(!is_flood(20, Duration::from_millis(10)));
+        assert!(!is_flood(2_000, Duration::from_secs(1)));
+        assert!(is_flood(40, Duration::from_millis(10)));
+        assert!(is_flood(16_000, Duration::from_secs(1)));
+        // No time elapsed is not a division by zero; a burst in no time is a flood.
+        assert!(!is_flood(0, Duration::ZERO));
+        assert!(is_flood(10, Duration::ZERO));
     }
 }

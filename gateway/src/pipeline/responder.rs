@@ -1,5 +1,4 @@
-//! The responder: the pluggable "brain" that decides the automated reply to an inbound message
-//! (DESIGN §4.1, "Automated replies by default").
+//! The responder: the pluggable "brain" that decides the automated reply to an inbound message.
 //!
 //! The pipeline calls [`Responder::respond`] once per inbound message it has decided deserves an
 //! answer (from a person, answerable kind, addressed to us; see

@@ -1,6 +1,6 @@
 //! The retry policy, as data: when a retryable send or responder failure is tried again.
 //!
-//! DESIGN §4.1: starting at 1 s and growing (about 1, 2, 5, 10, 30 s, then minutes) to at most
+//! Starting at 1 s and growing (about 1, 2, 5, 10, 30 s, then minutes) to at most
 //! one hour between attempts, with jitter so a burst of failures does not retry in lockstep; a
 //! provider's own hint (`retry_after`) wins when it gives one.
 

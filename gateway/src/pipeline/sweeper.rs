@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use switchboard_core::domain::IntegrationState;
 use switchboard_core::error::StoreError;
+use switchboard_core::store::Store;
 use tokio::sync::watch;
-
-use super::Pipeline;
 
 /// How far ahead an expiry is flagged.
 pub const EXPIRY_WARNING_DAYS: i64 = 7;
@@ -19,16 +20,30 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// Processed webhooks deleted by one statement of the retention sweep.
 pub const SWEEP_BATCH: u32 = 1_000;
 
-impl Pipeline {
-    pub(super) async fn sweeper_loop(
-        self: std::sync::Arc<Self>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+/// The sweeper's store and the one setting it reads.
+#[derive(Debug)]
+pub struct Sweeper {
+    store: Arc<dyn Store>,
+    /// How long a processed webhook is kept (`None`: forever).
+    inbox_retention: Option<Duration>,
+}
+
+impl Sweeper {
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>, inbox_retention: Option<Duration>) -> Self {
+        Self {
+            store,
+            inbox_retention,
+        }
+    }
+
+    /// Sweeps now and every ten minutes until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(error) = self.sweep_expiring_tokens().await {
+            if let Err(error) = self.expiring_tokens().await {
                 tracing::error!(%error, "token sweep failed");
             }
-            match self.sweep_processed_webhooks(&shutdown).await {
+            match self.processed_webhooks(&shutdown).await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "old processed webhooks deleted"),
                 Err(error) => tracing::error!(%error, "inbox retention sweep failed"),
@@ -46,18 +61,18 @@ impl Pipeline {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn sweep_processed_webhooks(
+    pub async fn processed_webhooks(
         &self,
         shutdown: &watch::Receiver<bool>,
     ) -> Result<u64, StoreError> {
-        let Some(retention) = self.settings.inbox_retention else {
+        let Some(retention) = self.inbox_retention else {
             return Ok(0);
         };
         let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let Some(before) = Utc::now().checked_sub_signed(retention) else {
             return Ok(0);
         };
-        let store = self.app.store.as_ref();
+        let store = self.store.as_ref();
         let mut deleted = 0;
         while !*shutdown.borrow() {
             let batch = store
@@ -76,8 +91,8 @@ impl Pipeline {
     ///
     /// # Errors
     /// A store failure.
-    pub async fn sweep_expiring_tokens(&self) -> Result<usize, StoreError> {
-        let store = self.app.store.as_ref();
+    pub async fn expiring_tokens(&self) -> Result<usize, StoreError> {
+        let store = self.store.as_ref();
         let horizon = Utc::now() + chrono::Duration::days(EXPIRY_WARNING_DAYS);
         let expiring = store.expiring_before(horizon).await?;
         for integration in &expiring {

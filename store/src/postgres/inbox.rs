@@ -92,13 +92,8 @@ impl InboxWriter {
 /// Starts the writer on a thread of its own, with a single-threaded runtime and a connection of
 /// its own (made from the pool's settings, outside the pool's count).
 ///
-/// The writer's cycle — take the waiting rows, insert, wait for the commit, answer — is what
-/// every webhook waits on, and most of it is waiting: for PostgreSQL's answer, then for the
-/// writer's turn to run. As a task among the request handlers, each of those turns came after
-/// the handlers queued before it on the runtime's two threads; as a thread, the operating
-/// system runs it as soon as its answer arrives. Measured on a machine where the commit, not
-/// the cores, set the pace: 4–9 % more webhooks a second under a flood than the reference,
-/// against 3–11 % fewer as a task (BENCHMARKS.md; not compared where the cores are the limit).
+/// Every webhook waits on the writer's cycle, and as a task among the request handlers each
+/// step of it waited behind them for a turn (BENCHMARKS.md, "The writer on its own thread").
 ///
 /// Should the thread not start, the queue's receiver is dropped with it and every insert
 /// goes to the database directly (see [`InboxWriter::insert`]).
@@ -195,11 +190,9 @@ async fn connected<'c>(
 
 /// The shortest time between two announcements of new inbox rows by one writer.
 ///
-/// A `NOTIFY` is not free: PostgreSQL serialises notifying commits, queues the notification
-/// and wakes every listening connection, each of which wakes its instance. Once per batch, it
-/// made a batch's commit about a seventh slower under a flood of webhooks (BENCHMARKS.md). At
-/// most once per interval, with one more after the last batch, no instance waits longer than
-/// this for rows it has not been told about; at low rates every batch is announced.
+/// PostgreSQL serialises notifying commits, so a `NOTIFY` per batch slowed every commit under a
+/// flood (BENCHMARKS.md, "Announcements in the batch's statement"). With one more after the
+/// last batch, no instance waits longer than this for rows it has not been told about.
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Whether a batch is stored with an announcement of itself.
@@ -281,15 +274,10 @@ fn top_up(queue: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, bytes: 
 
 /// How long the writer waits for more rows before it commits a batch that [`lingers`] names.
 ///
-/// Under a flood from a fixed set of connections, batches alternated between full and nearly
-/// empty. The callers of a full batch, answered together, send their next webhooks together,
-/// and these arrive while the writer is already committing the few rows that came in the
-/// meantime; that commit costs a disk flush like any other. Measured on the benchmark's flood
-/// (2 cores, 64 connections): batches averaged about 20 rows against the reference's 25, at
-/// more commits a second. Waiting this long for the rows on their way before such a commit
-/// raised the webhook rate in 11 of 12 alternating pairs, the median ratio to the reference
-/// from about 0.93× to 1.02–1.05× (BENCHMARKS.md); 300 µs measured no better in single runs.
-/// PostgreSQL's `commit_delay` is the same idea inside the server.
+/// The callers of a full batch come back together while the writer commits the few rows in
+/// between, each such commit costing a flush; waiting for the rows on their way evens the
+/// batches out (BENCHMARKS.md, "The writer's linger"). `commit_delay` is the same idea inside
+/// the server, but needs a superuser and applies to every commit.
 const LINGER: Duration = Duration::from_micros(120);
 
 /// Batches from this size on show callers arriving together (a flood); below it, every

@@ -30,31 +30,12 @@ pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The planner settings every pooled connection starts its session with.
 ///
-/// Every statement of the gateway reads or writes by key (a batch at most a few hundred rows,
-/// each probed through an index) or walks a queue's partial index in order up to a limit.
-/// Those are the right plans at any size, and with sequential and bitmap scans, sorts, and hash
-/// and merge joins switched off they are the only ones the planner has left wherever an index
-/// serves the statement. (Where none does, a switched-off method is still used: it is
-/// penalised, not forbidden.) Left to its estimates, the planner chose otherwise whenever it
-/// believed a table small: while the database is young, after a flood it has not analysed yet,
-/// or in the generic plan a prepared statement settled on while its table was nearly empty
-/// (servers that do not autovacuum never replace it). Measured (BENCHMARKS.md, "The queue
-/// claims' plans" and "The job workers' bulk reads"):
-/// - the queue claims read every pending row and sorted them, on every claim: 450 ms per
-///   claim of 16 rows with 200,000 inbox rows pending, against 0.2 ms walking the index;
-/// - the job workers' bulk reads hashed the whole table on every call as it grew: 18 ms to
-///   read 37,584 messages and find 64.
-///
-/// With the plans settled by these settings, planning a statement anew for every execution
-/// only costs: PostgreSQL kept doing it for the statements with arrays, whose custom plans it
-/// estimated cheaper, and it took about a seventh of PostgreSQL's CPU at 500 messages/s. So
-/// every prepared statement is planned once per connection (`force_generic_plan`). A statement
-/// whose plan would depend on a parameter's value (a partial index's predicate, a cursor that
-/// may be absent) is written as separate statements instead.
-///
-/// Session settings cost nothing per statement. Set per transaction (`SET LOCAL` with each
-/// `BEGIN`), as they were first, they cost PostgreSQL three statements more per claim, read and
-/// unit, and each claim and read two round trips more for a transaction of its own.
+/// Every statement reads or writes by key or walks a queue's partial index in order up to a
+/// limit; with scans, sorts and hash and merge joins off, those are the only plans left, so a
+/// plan settled while a table was nearly empty cannot turn into a read of the whole backlog.
+/// With the plans settled, each statement is planned once per connection (`force_generic_plan`);
+/// a statement whose plan would depend on a parameter is written as separate statements.
+/// Figures: BENCHMARKS.md, "Planner settings and generic plans".
 const SESSION_SETTINGS: [(&str, &str); 6] = [
     ("enable_seqscan", "off"),
     ("enable_bitmapscan", "off"),

@@ -310,15 +310,15 @@ crate::on_both_backends! {
         let integration_id: switchboard_core::IntegrationId = listed[0]["integration_id"].as_str().unwrap().parse().unwrap();
         let store = app.state.store.as_ref();
         store.set_token_expiry(integration_id, Some(chrono::Utc::now() + chrono::Duration::days(30))).await.unwrap();
-        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 0, "30 days ahead is fine");
+        assert_eq!(app.pipeline.sweeper.expiring_tokens().await.unwrap(), 0, "30 days ahead is fine");
         store.set_token_expiry(integration_id, Some(chrono::Utc::now() + chrono::Duration::days(3))).await.unwrap();
-        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 1);
+        assert_eq!(app.pipeline.sweeper.expiring_tokens().await.unwrap(), 1);
         let integration = store.integration_by_id(integration_id).await.unwrap().unwrap();
         assert_eq!(integration.state, switchboard_core::domain::IntegrationState::NeedsReauth);
         assert!(integration.state_reason.as_deref().unwrap().contains("expires on"), "{:?}", integration.state_reason);
         let status = get(&app, &key, "/api/integrations").await.1;
         assert_eq!(status[0]["state"], "needs_reauth");
-        assert_eq!(app.pipeline.sweep_expiring_tokens().await.unwrap(), 0, "flagged once");
+        assert_eq!(app.pipeline.sweeper.expiring_tokens().await.unwrap(), 0, "flagged once");
     }
 }
 
@@ -377,7 +377,7 @@ crate::on_both_backends! {
         inbound(&app, &json!([message(&account, "p3", "bob", "after the poison")])).await;
         inbound(&app, &json!([message(&account, "p4", "carol", "hi")])).await;
 
-        let first = app.pipeline.drain_inbox_once(10).await.unwrap();
+        let first = app.pipeline.inbox.drain_once(10).await.unwrap();
         assert_eq!((first.claimed, first.finished), (4, 2), "{first:?}");
         assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
         assert_eq!(inbound_texts(&thread(&app, &key, "carol").await), ["hi"]);
@@ -385,7 +385,7 @@ crate::on_both_backends! {
         assert!(inbound_texts(&thread(&app, &key, "bob").await).is_empty());
         let replies_to = |who: &'static str| delivered(&account).iter().filter(|d| d.to == who).count();
         eventually("alice and carol answered", || async {
-            app.pipeline.run_jobs_once("test").await.unwrap();
+            app.pipeline.jobs.run_once("test").await.unwrap();
             replies_to("alice") == 1 && replies_to("carol") == 1
         })
         .await;
@@ -393,7 +393,7 @@ crate::on_both_backends! {
         // A later row of that chat, in a later batch, waits as well; other chats do not.
         inbound(&app, &json!([message(&account, "p5", "bob", "later still")])).await;
         inbound(&app, &json!([message(&account, "p6", "dave", "unrelated")])).await;
-        let held = app.pipeline.drain_inbox_once(10).await.unwrap();
+        let held = app.pipeline.inbox.drain_once(10).await.unwrap();
         assert_eq!((held.claimed, held.finished), (2, 1), "{held:?}");
         assert!(inbound_texts(&thread(&app, &key, "bob").await).is_empty());
         assert_eq!(inbound_texts(&thread(&app, &key, "dave").await), ["unrelated"]);
@@ -401,21 +401,21 @@ crate::on_both_backends! {
         // Repaired: the rows come back when their leases end, in their order.
         poison(&app, backend, false).await;
         tokio::time::sleep(Duration::from_millis(5_300)).await;
-        let second = app.pipeline.drain_inbox_once(10).await.unwrap();
+        let second = app.pipeline.inbox.drain_once(10).await.unwrap();
         assert_eq!((second.claimed, second.finished), (3, 3), "{second:?}");
         assert_eq!(
             inbound_texts(&thread(&app, &key, "bob").await),
             ["poison", "after the poison", "later still"]
         );
         eventually("bob answered three times", || async {
-            app.pipeline.run_jobs_once("test").await.unwrap();
+            app.pipeline.jobs.run_once("test").await.unwrap();
             replies_to("bob") == 3
         })
         .await;
         // Nothing was stored or answered twice because of the failed attempt.
         assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
         assert_eq!((replies_to("alice"), replies_to("carol")), (1, 1));
-        assert_eq!(app.pipeline.drain_inbox_once(10).await.unwrap().claimed, 0);
+        assert_eq!(app.pipeline.inbox.drain_once(10).await.unwrap().claimed, 0);
     }
 }
 
@@ -469,19 +469,19 @@ crate::on_both_backends! {
         connect(&app, &key, &account).await;
         inbound(&app, &json!([message(&account, "r1", "alice", "hello")])).await;
         inbound_bytes(&app, b"{\"this is\": not a loopback body".to_vec()).await;
-        let drained = app.pipeline.drain_inbox_once(10).await.unwrap();
+        let drained = app.pipeline.inbox.drain_once(10).await.unwrap();
         assert_eq!(drained.finished, 2, "{drained:?}");
         let (_, running) = tokio::sync::watch::channel(false);
 
-        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "received just now");
+        assert_eq!(app.pipeline.sweeper.processed_webhooks(&running).await.unwrap(), 0, "received just now");
         backdate_inbox(&app, backend, 1).await;
-        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "a day old, kept for two");
+        assert_eq!(app.pipeline.sweeper.processed_webhooks(&running).await.unwrap(), 0, "a day old, kept for two");
         backdate_inbox(&app, backend, 2).await;
-        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 1, "three days old");
+        assert_eq!(app.pipeline.sweeper.processed_webhooks(&running).await.unwrap(), 1, "three days old");
         // The quarantined body stays for an operator, and the message is still in its thread.
         let quarantined = get(&app, &key, "/api/events/quarantine").await.1;
         assert_eq!(quarantined["items"].as_array().unwrap().len(), 1, "{quarantined}");
         assert_eq!(inbound_texts(&thread(&app, &key, "alice").await), ["hello"]);
-        assert_eq!(app.pipeline.sweep_processed_webhooks(&running).await.unwrap(), 0, "nothing left");
+        assert_eq!(app.pipeline.sweeper.processed_webhooks(&running).await.unwrap(), 0, "nothing left");
     }
 }

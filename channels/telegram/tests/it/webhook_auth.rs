@@ -96,3 +96,12 @@ fn the_crate_registers_itself_as_telegram_and_builds_from_config() {
     let built = (reg.build)(&config, &crate::support::services("https://gw.example.com")).unwrap();
     assert_eq!(built.descriptor().name.as_str(), "telegram");
 }
+
+#[test]
+fn a_rejection_hint_names_set_webhook_and_negative_chat_ids_are_groups() {
+    let adapter = adapter();
+    assert!(adapter.webhook_auth_hint().contains("setWebhook"));
+    assert!(adapter.is_group_chat("-1001234567890"));
+    assert!(adapter.is_group_chat("-4242"));
+    assert!(!adapter.is_group_chat("123456789"));
+}

@@ -144,3 +144,14 @@ fn verification_with_a_wrong_token_or_mode_or_nothing_is_refused() {
         assert_eq!(adapter.verify_subscription(&q), None, "{q:?}");
     }
 }
+
+#[test]
+fn a_rejection_hint_names_the_app_secret_setting_and_no_chat_is_a_group() {
+    let adapter = offline_adapter();
+    assert!(
+        adapter
+            .webhook_auth_hint()
+            .contains("channels.whatsapp.app_secret")
+    );
+    assert!(!adapter.is_group_chat("15551234567"));
+}

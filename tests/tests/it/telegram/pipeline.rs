@@ -312,7 +312,7 @@ crate::on_both_backends! {
 }
 
 /// A group message that mentions another bot gets no reply (the responder answers group
-/// messages that mention or reply to *our* bot only, DESIGN §4.1).
+/// messages that mention or reply to *our* bot only).
 mod a_group_message_that_mentions_another_bot_gets_no_reply {
     use super::*;
 

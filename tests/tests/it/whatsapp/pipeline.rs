@@ -369,7 +369,7 @@ crate::on_both_backends! {
     }
 }
 
-// DESIGN §4: the status object carries `last_webhook_at`; WhatsApp webhooks name their number
+// The status object carries `last_webhook_at`; WhatsApp webhooks name their number
 // only in the body, so the inbox worker records it when it routes them.
 crate::on_both_backends! {
     async fn the_status_shows_when_the_last_webhook_arrived(backend: Backend) {

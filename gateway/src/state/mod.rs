@@ -1,4 +1,15 @@
-//! The one `Clone` application state shared by every handler.
+//! The one `Clone` application state shared by every handler and worker, and the shared
+//! types it holds. The rest of the gateway builds on this module, which imports none of it.
+
+mod rejections;
+mod sandbox;
+mod session_key;
+pub mod wake;
+
+pub use rejections::Rejections;
+pub use sandbox::{Emulators, SandboxInfo};
+pub use session_key::SessionKey;
+pub use wake::Wakeups;
 
 use std::sync::Arc;
 
@@ -16,17 +27,17 @@ pub struct AppState {
     pub cipher: Cipher,
     pub web: Arc<WebSettings>,
     /// Early wake-ups for the workers (a webhook stored, a job queued).
-    pub wake: Arc<crate::pipeline::Wakeups>,
+    pub wake: Arc<Wakeups>,
     /// Webhooks that failed authentication, logged at a bounded rate.
-    pub rejections: Arc<crate::http::rejections::Rejections>,
+    pub rejections: Arc<Rejections>,
     /// The shared outbound HTTP client (provider calls, the responder webhook).
     pub http: reqwest::Client,
     /// Attempts of a queued send before it is dead-lettered (`workers.max_attempts`).
     pub max_attempts: i32,
     /// The MAC key of dashboard session cookies.
-    pub session_key: Arc<crate::http::session::SessionKey>,
+    pub session_key: Arc<SessionKey>,
     /// The in-process emulators and the sandbox tenant (`serve --sandbox` only).
-    pub sandbox: Option<Arc<crate::sandbox::SandboxInfo>>,
+    pub sandbox: Option<Arc<SandboxInfo>>,
 }
 
 /// Settings the HTTP layer uses.

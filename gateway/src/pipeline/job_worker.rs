@@ -1,6 +1,4 @@
-//! The outbox: every outbound message is a `messages` row (status `queued`) and a `send` job
-//! first, then sent by a worker. Automated replies start as a `respond` job that asks the
-//! responder and queues its replies.
+//! The job worker: claims due `respond` and `send` jobs in batches and runs them side by side.
 //!
 //! Exactly-once-or-uncertain: before the provider call the message is marked `uncertain`; it
 //! becomes `sent` on success or goes back to `queued` only when the failure proves the request
@@ -9,63 +7,66 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use switchboard_core::adapter::IntegrationContext;
 use switchboard_core::domain::{
     DeliveryStatus, FailureClass, IntegrationState, OutboundMessage, SendFailure, SendReceipt,
-    make_storable, storable_text,
 };
 use switchboard_core::error::StoreError;
 use switchboard_core::registry::Lookup;
 use switchboard_core::store::{
-    Accepted, Conversation, Direction, FollowUp, Job, Message, NewJob, NewMessage, Outgoing,
-    StatusSet, Stored, Work, is_placeholder,
+    Accepted, Conversation, ConversationUpsert, Job, JobEnd, Message, Page, StatusSet, Work,
+    is_placeholder,
 };
 use switchboard_core::{
-    BusinessId, ChannelAdapter, ConversationId, Integration, IntegrationId, MessageId,
+    ChannelAdapter, ConversationId, Integration, IntegrationId, JobId, MessageId,
 };
+use tokio::sync::{Semaphore, watch};
 
-use super::Pipeline;
+use super::governor::Governor;
+use super::jobs::{
+    RESPOND_JOB, RespondPayload, SEND_JOB, SendPayload, failed, job_refs, outgoing, reply_key,
+    status,
+};
+use super::responder::{Responder, ResponderInput};
 use super::retry;
+use crate::config::WorkerSettings;
 use crate::connections;
+use crate::state::{AppState, wake};
 
-pub const RESPOND_JOB: &str = "respond";
-pub const SEND_JOB: &str = "send";
+/// Provider calls and responder calls in flight at once in one process, across all job
+/// workers. Each is an HTTP request on a connection of its own while it lasts; unbounded, a
+/// large backlog opened a thousand connections and doubled the process's memory (BENCHMARKS.md).
+const MAX_CONCURRENT_CALLS: usize = 64;
 
-/// The queue that keeps one conversation's jobs in order.
-#[must_use]
-pub fn conversation_queue(id: ConversationId) -> String {
-    format!("conversation:{id}")
+/// Jobs claimed at once by one job loop. A batch runs side by side, so this also bounds how
+/// much one loop holds in memory; the inbox takes `workers.batch` rows at once.
+const MAX_JOB_BATCH: u32 = 64;
+
+/// Runs jobs; one per process, shared by `workers.count` loops so that they share the rate
+/// governor and the bound on calls in flight.
+pub struct JobWorker {
+    app: AppState,
+    settings: WorkerSettings,
+    responder: Arc<dyn Responder>,
+    governor: Governor,
+    /// Bounds the provider and responder calls in flight (see [`MAX_CONCURRENT_CALLS`]).
+    calls: Semaphore,
 }
 
-/// The local id of the `n`th automated reply to an inbound message: the same whether a local
-/// responder answered in the inbox or a respond job did, so a message is answered once.
-#[must_use]
-pub fn reply_key(inbound_provider_id: &str, n: usize) -> String {
-    format!("sb:reply:{inbound_provider_id}:{n}")
-}
-
-/// The payload of a `send` job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SendPayload {
-    pub message_id: MessageId,
-    pub conversation_id: ConversationId,
-    pub outbound: OutboundMessage,
-}
-
-/// The payload of a `respond` job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RespondPayload {
-    pub message_id: MessageId,
-    pub conversation_id: ConversationId,
+impl std::fmt::Debug for JobWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobWorker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the worker does with a job after running it.
 #[derive(Debug)]
-pub(super) enum Outcome {
+enum Outcome {
     Done,
     Retry {
         after: std::time::Duration,
@@ -77,105 +78,9 @@ pub(super) enum Outcome {
     Dead(String),
 }
 
-/// The follow-up of a queued outbound message: its `send` job, carrying the message id as the
-/// reference the provider echoes in its status reports.
-#[must_use]
-pub fn send_follow_up(
-    business: BusinessId,
-    integration: IntegrationId,
-    outbound: OutboundMessage,
-    max_attempts: i32,
-) -> FollowUp {
-    FollowUp::new(move |message_id, conversation_id| {
-        let mut outbound = outbound.clone();
-        outbound.reference = Some(message_id.to_string());
-        let payload = SendPayload {
-            message_id,
-            conversation_id,
-            outbound,
-        };
-        let mut payload = serde_json::to_value(&payload).unwrap_or_default();
-        make_storable(&mut payload);
-        NewJob {
-            kind: SEND_JOB.into(),
-            business_id: business,
-            integration_id: Some(integration),
-            payload,
-            run_at: Utc::now(),
-            dedupe_key: Some(format!("send:{message_id}")),
-            queue_key: Some(conversation_queue(conversation_id)),
-            max_attempts,
-        }
-    })
-}
-
-/// An outbound message and its send job, as a part of a unit of work. `key` makes both exist
-/// once (a re-run of the same respond job finds them); `None` for one-off sends.
-#[must_use]
-pub fn outgoing(
-    conversation: &Conversation,
-    outbound: OutboundMessage,
-    key: Option<String>,
-    max_attempts: i32,
-) -> Outgoing {
-    // A local placeholder until the provider's id replaces it; unique per integration, so a
-    // re-run finds the same row.
-    let local_id = key.unwrap_or_else(|| format!("sb:{}", MessageId::new()));
-    // As what arrives: NUL characters become U+FFFD (see `storable_text`); the send job's
-    // payload, which the provider call is made from, gets the same.
-    let mut payload = json!({ "outbound": outbound });
-    make_storable(&mut payload);
-    Outgoing {
-        message: NewMessage {
-            conversation_id: conversation.id,
-            integration_id: conversation.integration_id,
-            direction: Direction::Outbound,
-            provider_message_id: Some(local_id),
-            kind: outbound.content.kind(),
-            text: outbound
-                .content
-                .display_text()
-                .map(|text| storable_text(&text).into_owned()),
-            payload,
-            status: DeliveryStatus::Queued,
-            provider_timestamp: None,
-        },
-        follow_up: Some(send_follow_up(
-            conversation.business_id,
-            conversation.integration_id,
-            outbound,
-            max_attempts,
-        )),
-    }
-}
-
-/// Stores an outbound message and its send job (see [`outgoing`]).
-///
-/// # Errors
-/// A store failure.
-pub async fn queue_message(
-    app: &crate::state::AppState,
-    conversation: &Conversation,
-    outbound: OutboundMessage,
-    key: Option<String>,
-    max_attempts: i32,
-) -> Result<MessageId, StoreError> {
-    let work = Work {
-        outgoing: vec![outgoing(conversation, outbound, key, max_attempts)],
-        ..Work::default()
-    };
-    let committed = app.store.commit(work).await?;
-    app.wake.jobs.notify_one();
-    committed
-        .outgoing
-        .first()
-        .map(Stored::message_id)
-        .ok_or_else(|| StoreError::Corrupt("a committed message went missing".into()))
-}
-
 /// What a claimed batch of jobs needs from the store, read in bulk.
 #[derive(Default)]
-pub(super) struct Loaded {
+struct Loaded {
     messages: HashMap<MessageId, Message>,
     conversations: HashMap<ConversationId, Conversation>,
     integrations: HashMap<IntegrationId, Option<Integration>>,
@@ -184,15 +89,15 @@ pub(super) struct Loaded {
 }
 
 /// A send that passed every check and goes to the provider.
-pub(super) struct Call {
-    pub(super) payload: SendPayload,
+struct Call {
+    payload: SendPayload,
     adapter: Arc<dyn ChannelAdapter>,
     context: Arc<IntegrationContext>,
     conversation: Conversation,
 }
 
 impl Call {
-    pub(super) async fn send(&self) -> Result<SendReceipt, SendFailure> {
+    async fn send(&self) -> Result<SendReceipt, SendFailure> {
         self.adapter
             .send(&self.context, &self.payload.outbound)
             .await
@@ -200,17 +105,218 @@ impl Call {
 }
 
 /// Where a send job stands before the provider call.
-pub(super) enum SendStep {
+enum SendStep {
     Finished(Outcome),
     Call(Box<Call>),
 }
 
 /// A job's outcome and what it writes besides its end.
-pub(super) type Ran = (Outcome, Work);
+type Ran = (Outcome, Work);
 
-impl Pipeline {
+impl JobWorker {
+    #[must_use]
+    pub fn new(app: AppState, settings: WorkerSettings, responder: Arc<dyn Responder>) -> Self {
+        Self {
+            app,
+            settings,
+            responder,
+            governor: Governor::default(),
+            calls: Semaphore::new(MAX_CONCURRENT_CALLS),
+        }
+    }
+
+    /// Runs batches until `shutdown` turns true; `n` names this loop's claims.
+    pub async fn run(self: Arc<Self>, n: usize, mut shutdown: watch::Receiver<bool>) {
+        let worker = format!("{}-{n}", self.settings.worker_id);
+        while !*shutdown.borrow() {
+            match self.run_once(&worker).await {
+                Ok(0) => {
+                    let poll = self.settings.poll_interval;
+                    if !wake::idle(&self.app.wake.jobs, poll, &mut shutdown).await {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "job worker: store failure; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        tracing::debug!(worker, "job worker stopped");
+    }
+
+    /// Claims and runs one batch of due jobs; returns how many were claimed.
+    ///
+    /// The batch is read in bulk; sends are checked, their messages marked `uncertain` in one
+    /// commit, then every provider call and responder runs side by side, and every outcome is
+    /// written in one more commit. A claim never holds two jobs of one queue (one
+    /// conversation), so running a batch side by side keeps each conversation in order.
+    ///
+    /// # Errors
+    /// A store failure while claiming, reading or marking; the jobs' leases then run out and
+    /// they run again.
+    pub async fn run_once(&self, worker: &str) -> Result<usize, StoreError> {
+        let store = self.app.store.as_ref();
+        let jobs = store
+            .claim_jobs(
+                worker,
+                self.settings.batch.min(MAX_JOB_BATCH),
+                self.settings.lease,
+                Utc::now(),
+            )
+            .await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let mut loaded = self.load(&jobs).await?;
+        let mut ended: Vec<(&Job, Ran)> = Vec::new();
+        let mut calls = Vec::new();
+        let mut responds = Vec::new();
+        for job in &jobs {
+            match job.kind.as_str() {
+                RESPOND_JOB => responds.push(job),
+                SEND_JOB => {
+                    let mut work = Work::default();
+                    match self.prepare_send(job, &mut loaded, &mut work).await {
+                        Ok(SendStep::Finished(outcome)) => ended.push((job, (outcome, work))),
+                        Ok(SendStep::Call(call)) => calls.push((job, call)),
+                        Err(error) => {
+                            tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                        }
+                    }
+                }
+                other => {
+                    let outcome = Outcome::Dead(format!("unknown job kind `{other}`"));
+                    ended.push((job, (outcome, Work::default())));
+                }
+            }
+        }
+        // Before any provider call: its message is `uncertain`, so a crash during the call
+        // cannot lead to a blind repeat. Jobs that ended in their checks end in the same commit.
+        if !calls.is_empty() || !ended.is_empty() {
+            let mut before = self.ends(std::mem::take(&mut ended));
+            for (_, call) in &calls {
+                before
+                    .status_sets
+                    .push(status(call.payload.message_id, DeliveryStatus::Uncertain));
+            }
+            store.commit(before).await?;
+        }
+        let loaded = &loaded;
+        let (responded, sent) = tokio::join!(
+            futures::future::join_all(
+                responds
+                    .iter()
+                    .map(|job| async move { (*job, self.run_respond(job, loaded).await) })
+            ),
+            futures::future::join_all(calls.iter().map(|(job, call)| async move {
+                let _permit = self.calls.acquire().await;
+                (*job, call, call.send().await)
+            })),
+        );
+        let mut ended = Vec::with_capacity(jobs.len());
+        for (job, result) in responded {
+            match result {
+                Ok(ran) => ended.push((job, ran)),
+                Err(error) => {
+                    tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                }
+            }
+        }
+        for (job, call, result) in sent {
+            match self.record_send(job, call, result).await {
+                Ok(ran) => ended.push((job, ran)),
+                Err(error) => {
+                    tracing::error!(job_id = %job.id, %error, "job failed on a store error; its lease will expire and it runs again");
+                }
+            }
+        }
+        self.commit_ends(ended).await;
+        Ok(jobs.len())
+    }
+
+    /// Writes the jobs' outcomes in one unit; should it fail, job by job, so one job's
+    /// problem leaves only that job to its lease.
+    async fn commit_ends(&self, ended: Vec<(&Job, Ran)>) {
+        if ended.is_empty() {
+            return;
+        }
+        let parts: Vec<(JobId, Work)> = ended
+            .into_iter()
+            .map(|(job, ran)| (job.id, self.ends(vec![(job, ran)])))
+            .collect();
+        let mut unit = Work::default();
+        for (_, work) in &parts {
+            unit.append(work.clone());
+        }
+        let store = self.app.store.as_ref();
+        let created = match store.commit(unit).await {
+            Ok(committed) => committed.jobs_created,
+            Err(error) => {
+                tracing::warn!(%error, jobs = parts.len(), "a batch of job outcomes failed as a whole; writing them one by one");
+                let mut created = 0;
+                for (id, work) in parts {
+                    match store.commit(work).await {
+                        Ok(committed) => created += committed.jobs_created,
+                        Err(error) => {
+                            tracing::error!(job_id = %id, %error, "job outcome not stored; its lease will expire and it runs again");
+                        }
+                    }
+                }
+                created
+            }
+        };
+        if created > 0 {
+            self.app.wake.jobs.notify_one();
+        }
+    }
+
+    /// The writes of ended jobs: each job's own, and its end.
+    fn ends(&self, ended: Vec<(&Job, Ran)>) -> Work {
+        let mut unit = Work::default();
+        let now = Utc::now();
+        for (job, (outcome, work)) in ended {
+            unit.append(work);
+            let at = |wait: std::time::Duration| {
+                now + chrono::Duration::from_std(wait).unwrap_or_default()
+            };
+            let end = match outcome {
+                Outcome::Done => JobEnd::Complete,
+                Outcome::Retry { after, error } if job.attempts < job.max_attempts => {
+                    tracing::info!(job_id = %job.id, retry_in_ms = after.as_millis(), %error, "will retry");
+                    JobEnd::Retry {
+                        at: at(after),
+                        error,
+                    }
+                }
+                Outcome::Retry { error, .. } => {
+                    // A send that ran out of attempts fails its message with the last error.
+                    if job.kind == SEND_JOB
+                        && let Ok(payload) =
+                            serde_json::from_value::<SendPayload>(job.payload.clone())
+                    {
+                        unit.status_sets.push(failed(
+                            payload.message_id,
+                            "attempts_exhausted",
+                            &error,
+                        ));
+                    }
+                    JobEnd::Kill {
+                        error: format!("out of attempts; last error: {error}"),
+                    }
+                }
+                Outcome::Postpone(wait) => JobEnd::Postpone { at: at(wait) },
+                Outcome::Hold(error) => JobEnd::Hold { error },
+                Outcome::Dead(error) => JobEnd::Kill { error },
+            };
+            unit.job_ends.push((job.id, end));
+        }
+        unit
+    }
+
     /// Reads the messages, conversations and integrations a batch of jobs refers to.
-    pub(super) async fn load(&self, jobs: &[Job]) -> Result<Loaded, StoreError> {
+    async fn load(&self, jobs: &[Job]) -> Result<Loaded, StoreError> {
         let store = self.app.store.as_ref();
         let mut message_ids = Vec::new();
         let mut conversation_ids = Vec::new();
@@ -237,13 +343,13 @@ impl Pipeline {
             .collect();
         loaded
             .integrations
-            .extend(super::integrations_by_id(store, named).await?);
+            .extend(connections::integrations_by_id(store, named).await?);
         Ok(loaded)
     }
 
     /// Asks the responder about an inbound message and queues its replies (once: the reply
     /// keys are derived from the inbound message).
-    pub(super) async fn run_respond(&self, job: &Job, loaded: &Loaded) -> Result<Ran, StoreError> {
+    async fn run_respond(&self, job: &Job, loaded: &Loaded) -> Result<Ran, StoreError> {
         let payload: RespondPayload = match serde_json::from_value(job.payload.clone()) {
             Ok(payload) => payload,
             Err(error) => return Ok(dead(format!("malformed respond job: {error}"))),
@@ -262,7 +368,7 @@ impl Pipeline {
         } else {
             Vec::new()
         };
-        let input = super::responder::ResponderInput {
+        let input = ResponderInput {
             business_id: job.business_id,
             integration_id: integration.id,
             channel: integration.channel.clone(),
@@ -327,7 +433,7 @@ impl Pipeline {
         conversation: &Conversation,
         upto: MessageId,
     ) -> Result<Vec<Message>, StoreError> {
-        let page = switchboard_core::store::Page {
+        let page = Page {
             before: None,
             limit: 20,
         };
@@ -339,7 +445,7 @@ impl Pipeline {
 
     /// Checks a send job up to the provider call: whether it still needs sending, may be sent
     /// now, and with which credentials. Checks that end the job write into `work`.
-    pub(super) async fn prepare_send(
+    async fn prepare_send(
         &self,
         job: &Job,
         loaded: &mut Loaded,
@@ -405,7 +511,7 @@ impl Pipeline {
             let reason = "the recipient blocked or left the chat";
             return Ok(SendStep::Finished(fail(work, id, "unreachable", reason)));
         }
-        let group = conversation.external_chat_id.starts_with('-');
+        let group = adapter.is_group_chat(&conversation.external_chat_id);
         if let Err(wait) = self.governor.reserve(
             integration.id,
             &conversation.external_chat_id,
@@ -444,7 +550,7 @@ impl Pipeline {
     }
 
     /// Records the provider's answer to a send.
-    pub(super) async fn record_send(
+    async fn record_send(
         &self,
         job: &Job,
         call: &Call,
@@ -525,7 +631,7 @@ impl Pipeline {
         let moved = self
             .app
             .store
-            .upsert_conversation(switchboard_core::store::ConversationUpsert {
+            .upsert_conversation(ConversationUpsert {
                 business_id: conversation.business_id,
                 integration_id: conversation.integration_id,
                 channel_type: conversation.channel_type.clone(),
@@ -585,66 +691,12 @@ impl Pipeline {
     }
 }
 
-/// The message and conversation a `respond` or `send` job is about.
-fn job_refs(job: &Job) -> Option<(MessageId, ConversationId)> {
-    let field = |name: &str| job.payload.get(name)?.as_str();
-    Some((
-        field("message_id")?.parse().ok()?,
-        field("conversation_id")?.parse().ok()?,
-    ))
-}
-
 fn dead(why: impl Into<String>) -> Ran {
     (Outcome::Dead(why.into()), Work::default())
-}
-
-pub(super) fn status(id: MessageId, status: DeliveryStatus) -> StatusSet {
-    StatusSet {
-        message_id: id,
-        status,
-        error_code: None,
-        error_reason: None,
-    }
-}
-
-/// The message `failed` with a code and reason.
-pub(super) fn failed(id: MessageId, code: &str, reason: &str) -> StatusSet {
-    StatusSet {
-        error_code: Some(code.to_owned()),
-        error_reason: Some(reason.to_owned()),
-        ..status(id, DeliveryStatus::Failed)
-    }
 }
 
 /// Fails the message with a code and reason; the job is dead.
 fn fail(work: &mut Work, id: MessageId, code: &str, reason: &str) -> Outcome {
     work.status_sets.push(failed(id, code, reason));
     Outcome::Dead(format!("{code}: {reason}"))
-}
-
-/// The conversation for sending to `to` on an integration, created if needed (API sends to a
-/// new recipient).
-///
-/// # Errors
-/// A store failure.
-pub async fn conversation_for(
-    app: &crate::state::AppState,
-    business: BusinessId,
-    integration: &Integration,
-    to: &str,
-) -> Result<Conversation, StoreError> {
-    if let Some(existing) = app.store.conversation_by_chat(integration.id, to).await? {
-        return Ok(existing);
-    }
-    app.store
-        .upsert_conversation(switchboard_core::store::ConversationUpsert {
-            business_id: business,
-            integration_id: integration.id,
-            channel_type: integration.channel.clone(),
-            external_chat_id: to.to_owned(),
-            contact_name: None,
-            last_message_at: Utc::now(),
-            window_expires_at: None,
-        })
-        .await
 }
