@@ -22,6 +22,7 @@ LAYERS = [
     "pipeline",
     "http",
     "dashboard",
+    "server",
     "app",
     "sandbox",
     "cli",

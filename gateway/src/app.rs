@@ -96,6 +96,7 @@ pub async fn build(config: &Validated) -> Result<AppState, StartError> {
         cipher: Cipher::new(key),
         web: Arc::new(WebSettings {
             public_url: config.public_url.clone(),
+            limits: config.limits,
             frontend_url: config.frontend_url.clone(),
             max_webhook_body_bytes: config.settings.server.max_webhook_body_bytes,
             sandbox: config.sandbox,
@@ -175,12 +176,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // `into_make_service`: each connection gets a clone of the router (shared, cheap) instead
-    // of a copy of its route table, which serving the `Router` itself builds per connection.
+    let limits = state.web.limits;
     let router = crate::http::router(state, crate::dashboard::router());
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::server::serve(listener, router, limits, shutdown).await
 }
 
 /// The directory that holds the SQLite database (or `./data`), where sandbox mode keeps its key.
@@ -209,7 +207,7 @@ pub fn sandbox_key(dir: &Path) -> Result<EncryptionKey, StartError> {
             .into()
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
             let key = EncryptionKey::generate();
             write_private(&path, key.to_base64().expose_secret().as_bytes())?;
             tracing::warn!(path = %path.display(), "sandbox mode: generated an encryption key");
@@ -217,6 +215,18 @@ pub fn sandbox_key(dir: &Path) -> Result<EncryptionKey, StartError> {
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Creates `dir` and the directories above it where missing, readable by this user only.
+///
+/// # Errors
+/// When a directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {

@@ -15,5 +15,6 @@ pub mod dashboard;
 pub mod http;
 pub mod pipeline;
 pub mod sandbox;
+pub mod server;
 pub mod state;
 pub mod tenants;

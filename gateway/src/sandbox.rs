@@ -198,7 +198,8 @@ async fn tenant(state: &AppState, dir: &Path) -> Result<(BusinessId, SecretStrin
     let created = crate::tenants::create(store, TENANT_NAME)
         .await
         .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::app::create_private_dir(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     std::fs::write(&path, created.business.id.to_string())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok((created.business.id, created.api_key))

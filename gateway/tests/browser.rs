@@ -272,6 +272,20 @@ async fn a_channel_disabled_in_config_has_no_card_and_pages_need_a_session() {
         notice.contains("has no phone number registered"),
         "{notice}"
     );
+    // A link with made-up text shows the generic explanation, not the text.
+    let forged = gateway.url(
+        "/dashboard/integrations?error=Your%20account%20is%20suspended%3A%20call%20us&channel=Support%20desk",
+    );
+    client.goto(&forged).await.expect("the page loads");
+    until(
+        client,
+        "the generic notice",
+        "document.querySelector('#notice').textContent.includes('did not answer as expected')",
+    )
+    .await;
+    let notice = text(client, "#notice").await;
+    assert!(!notice.contains("suspended"), "{notice}");
+    assert!(!notice.contains("Support desk"), "{notice}");
     until(
         client,
         "the cards again",

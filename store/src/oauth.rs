@@ -63,6 +63,7 @@ impl<B: Backend> OAuthStore for SqlStore<B> {
     async fn take_oauth_state(
         &self,
         state_hash: SecretHash,
+        session_hash: SecretHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<OAuthState>> {
         // Deleting is the take: of two concurrent takes only one gets the row back. An expired
@@ -70,13 +71,23 @@ impl<B: Backend> OAuthStore for SqlStore<B> {
         let state = self
             .db()
             .query(
-                "DELETE FROM oauth_states WHERE state_hash = $1 \
+                "DELETE FROM oauth_states WHERE state_hash = $1 AND session_hash = $2 \
                  RETURNING state_hash, business_id, channel, session_hash, expires_at",
             )
             .bind(&state_hash.0[..])
+            .bind(&session_hash.0[..])
             .fetch_optional(oauth_state)
             .await?;
         Ok(state.filter(|s| s.expires_at > now))
+    }
+
+    async fn delete_expired_oauth(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for table in ["oauth_states", "pending_choices"] {
+            let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
+            deleted += self.db().query(&sql).bind_time(now).execute().await?;
+        }
+        Ok(deleted)
     }
 
     async fn put_pending_choice(&self, choice: PendingChoice) -> StoreResult<()> {

@@ -31,13 +31,18 @@ pub struct PendingChoice {
 #[async_trait]
 pub trait OAuthStore: Send + Sync {
     async fn put_oauth_state(&self, state: OAuthState) -> StoreResult<()>;
-    /// Removes and returns the state if it exists and has not expired at `now` (single use:
-    /// a second take of the same state finds nothing).
+    /// Removes and returns the state if it exists, was issued to the browser session
+    /// `session_hash`, and has not expired at `now` (single use: a second take of the same
+    /// state finds nothing). A take from another session finds nothing and leaves the state to
+    /// the browser that started the flow.
     async fn take_oauth_state(
         &self,
         state_hash: SecretHash,
+        session_hash: SecretHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<OAuthState>>;
+    /// Deletes the states and pending choices that expired before `now`; returns how many.
+    async fn delete_expired_oauth(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     /// Replaces the business's pending choice for the channel.
     async fn put_pending_choice(&self, choice: PendingChoice) -> StoreResult<()>;
     async fn pending_choice(

@@ -76,6 +76,15 @@ pub struct ServerSettings {
     pub max_webhook_body_bytes: usize,
     /// Seconds.
     pub shutdown_grace: u64,
+    /// Seconds a client may take to send a request's headers, or to start its next request on
+    /// a kept-alive connection.
+    pub header_timeout: u64,
+    /// Seconds a request body may pause between two chunks.
+    pub body_timeout: u64,
+    /// Seconds a whole request may take, body and answer included.
+    pub request_timeout: u64,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -233,6 +242,7 @@ impl Settings {
         } else {
             parse_base_url("server.frontend_url", &self.server.frontend_url)?
         };
+        let limits = self.server_limits()?;
         if self.server.max_webhook_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "server.max_webhook_body_bytes",
@@ -267,8 +277,35 @@ impl Settings {
             database_url: SecretString::from(database_url),
             encryption_key,
             shutdown_grace: Duration::from_secs(self.server.shutdown_grace),
+            limits,
             sandbox,
             settings: self,
+        })
+    }
+
+    fn server_limits(&self) -> Result<ServerLimits, ConfigError> {
+        let server = &self.server;
+        let seconds = |key: &str, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and {max} seconds"),
+                ))
+            }
+        };
+        if !(1..=1_000_000).contains(&server.max_connections) {
+            return Err(ConfigError::new(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        Ok(ServerLimits {
+            header_timeout: seconds("server.header_timeout", server.header_timeout, 300)?,
+            body_timeout: seconds("server.body_timeout", server.body_timeout, 300)?,
+            request_timeout: seconds("server.request_timeout", server.request_timeout, 3_600)?,
+            max_connections: server.max_connections,
         })
     }
 
@@ -398,6 +435,10 @@ impl Settings {
                 "frontend_url": settings.server.frontend_url,
                 "max_webhook_body_bytes": settings.server.max_webhook_body_bytes,
                 "shutdown_grace": settings.server.shutdown_grace,
+                "header_timeout": settings.server.header_timeout,
+                "body_timeout": settings.server.body_timeout,
+                "request_timeout": settings.server.request_timeout,
+                "max_connections": settings.server.max_connections,
             },
             "database": {
                 "url": redact_url(settings.database.url.expose_secret()),
@@ -454,6 +495,15 @@ pub struct WorkerSettings {
     pub worker_id: String,
 }
 
+/// What the HTTP server allows a connection (`server.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+}
+
 /// A checked configuration, ready to start the gateway with.
 #[derive(Debug)]
 pub struct Validated {
@@ -464,6 +514,7 @@ pub struct Validated {
     /// `None` only in sandbox mode, where the key is kept in the data directory.
     pub encryption_key: Option<EncryptionKey>,
     pub shutdown_grace: Duration,
+    pub limits: ServerLimits,
     pub sandbox: bool,
     pub settings: Settings,
 }

@@ -44,7 +44,7 @@ pub async fn simulate(
         return Err(ApiError::not_found("not_found", "no such endpoint"));
     };
     let Tenant(business) = tenant?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(body) = body.map_err(ApiError::from)?;
     let text = body.text.trim();
     if text.is_empty() {
         return Err(ApiError::bad_request(

@@ -3,6 +3,7 @@
 //! and never sent.
 
 use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -58,6 +59,30 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// A JSON body that could not be read: too large (`413`, the API's bodies are capped at axum's
+/// 2 MB default) or not the expected JSON (`400 invalid_body`).
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::bad_request("invalid_body", rejection.body_text())
+        }
+    }
+}
+
+/// A query string that does not fit the endpoint (`400 invalid_query`).
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+/// `Query` with the API's JSON error shape on a rejection (axum's own answers plain text).
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {

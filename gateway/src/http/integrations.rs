@@ -1,7 +1,7 @@
 //! `/api/integrations…`: the generic connect / callback / status / disconnect routes, dispatched
 //! to the adapter named in the path. Nothing here knows any particular channel.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{ACCEPT, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use switchboard_core::store::PendingChoice;
 
 use super::auth::Tenant;
 use super::channel::Channel;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Query};
 use super::oauth::{self, Outcome};
 use crate::connections::{self, StoreDirectory};
 use crate::state::AppState;
@@ -90,7 +90,7 @@ async fn connect_token(
     channel: Channel,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(input) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(input) = body.map_err(ApiError::from)?;
     let directory = StoreDirectory(app.store.as_ref());
     let attempt = ConnectAttempt {
         business_id: business,
@@ -358,7 +358,7 @@ async fn choose(
     channel: Channel,
     body: Result<Json<Choice>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(choice) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(choice) = body.map_err(ApiError::from)?;
     let pending = pending_choice(&app, business, &channel).await?;
     let credentials =
         connections::open_pending(&app.cipher, business, channel.name(), &pending.pending)?;

@@ -3,7 +3,7 @@
 //! quarantine of webhook bodies that did not parse (with replay), and dead-lettered jobs (with
 //! retry). Every send is queued (`202`) and its message returned with its status.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use switchboard_core::store::{InboxState, JobState, Message, Page};
 use switchboard_core::{ChannelName, ConversationId, EventId, JobId, MessageId};
 
 use super::auth::Tenant;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, Query};
 use crate::pipeline::jobs::{self, SEND_JOB, SendPayload};
 use crate::state::AppState;
 
@@ -158,8 +158,7 @@ impl Compose {
 }
 
 fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(v)| v)
-        .map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))
+    body.map(|Json(v)| v).map_err(ApiError::from)
 }
 
 /// Replies by hand in a conversation: queued, answered `202` with the message.

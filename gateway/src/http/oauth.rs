@@ -3,7 +3,7 @@
 //! SameSite=Lax nonce cookie; and the callback outcome page that tells the opener window (only
 //! at `frontend_url`'s origin) or redirects to the dashboard.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
@@ -79,22 +79,20 @@ pub async fn finish(
     let Some(state) = state.filter(|s| !s.is_empty() && s.len() <= 512) else {
         return Ok(None);
     };
-    let Some(stored) = app
-        .store
-        .take_oauth_state(SecretHash::of(state.as_bytes()), Utc::now())
-        .await?
-    else {
+    // The browser's nonce first: a callback in a browser that did not start the flow must not
+    // use up the state of the one that did.
+    let Some(nonce) = read_cookie(headers, &cookie_name(channel)) else {
         return Ok(None);
     };
-    let nonce = read_cookie(headers, &cookie_name(channel));
-    let bound = stored.channel == *channel
-        && nonce.is_some_and(|n| {
-            switchboard_core::crypto::constant_time_eq(
-                &SecretHash::of(n.as_bytes()).0,
-                &stored.session_hash.0,
-            )
-        });
-    Ok(bound.then_some(stored))
+    let stored = app
+        .store
+        .take_oauth_state(
+            SecretHash::of(state.as_bytes()),
+            SecretHash::of(nonce.as_bytes()),
+            Utc::now(),
+        )
+        .await?;
+    Ok(stored.filter(|stored| stored.channel == *channel))
 }
 
 /// The value of the cookie `name` in a request, if any.
@@ -164,13 +162,8 @@ pub fn outcome_page(web: &WebSettings, channel: &ChannelName, outcome: &Outcome)
         Outcome::Failed { .. } => "Connection failed",
         _ => "Connected",
     };
-    let page = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><p>{title}. You can close this window.</p>
-<noscript><a href="{href}">Back to the dashboard</a></noscript>
-<script>
+    let script = format!(
+        r#"
 (function () {{
   var message = {message};
   var origin = {origin};
@@ -182,12 +175,27 @@ pub fn outcome_page(web: &WebSettings, channel: &ChannelName, outcome: &Outcome)
     window.location.replace(redirect);
   }}
 }})();
-</script></body></html>"#,
-        href = html_escape(&redirect),
+"#,
         message = script_json(&message),
         origin = script_json(&json!(web.frontend_origin())),
         redirect = script_json(&json!(redirect)),
     );
+    let page = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><p>{title}. You can close this window.</p>
+<noscript><a href="{href}">Back to the dashboard</a></noscript>
+<script>{script}</script></body></html>"#,
+        href = html_escape(&redirect),
+    );
+    // The page's one script is allowed by its hash, and nothing else.
+    let policy = format!(
+        "default-src 'none'; script-src '{}'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+        script_hash(&script)
+    );
+    let policy = HeaderValue::from_str(&policy).expect("a hash is header-safe");
     (
         status,
         [
@@ -196,10 +204,22 @@ pub fn outcome_page(web: &WebSettings, channel: &ChannelName, outcome: &Outcome)
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ),
             (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (CONTENT_SECURITY_POLICY, policy),
         ],
         page,
     )
         .into_response()
+}
+
+/// A CSP source for an inline script: `sha256-` and the base64 of its SHA-256.
+fn script_hash(script: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(script.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// Adds a `Set-Cookie` header to a response.

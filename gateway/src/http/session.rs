@@ -55,7 +55,7 @@ async fn login(
     State(app): State<AppState>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(login) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(login) = body.map_err(ApiError::from)?;
     let hash = api_key_hash(login.api_key.trim());
     let business = app
         .store

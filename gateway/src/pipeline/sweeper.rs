@@ -1,6 +1,8 @@
 //! The sweeper, every ten minutes:
 //! - an integration whose token expires within seven days becomes `needs_reauth` ahead of time,
 //!   with a reason the dashboard shows, so a business reconnects before messages start failing;
+//! - expired OAuth states and pending account choices are deleted (a flow abandoned at the
+//!   consent page leaves its state behind);
 //! - processed webhooks older than `workers.inbox_retention_days` leave the inbox, so the raw
 //!   bodies do not pile up for ever (their messages and statuses stay in their own tables).
 
@@ -42,6 +44,11 @@ impl Sweeper {
         loop {
             if let Err(error) = self.expiring_tokens().await {
                 tracing::error!(%error, "token sweep failed");
+            }
+            match self.store.delete_expired_oauth(Utc::now()).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "expired OAuth states and choices deleted"),
+                Err(error) => tracing::error!(%error, "OAuth state sweep failed"),
             }
             match self.processed_webhooks(&shutdown).await {
                 Ok(0) => {}

@@ -18,6 +18,8 @@ use switchboard_core::crypto::Cipher;
 use switchboard_core::store::Store;
 use url::Url;
 
+use crate::config::ServerLimits;
+
 /// What handlers need: the store, the channel registry, the credential cipher and the few
 /// settings the HTTP layer reads.
 #[derive(Clone, Debug)]
@@ -44,6 +46,8 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct WebSettings {
     pub public_url: Url,
+    /// What the server allows a connection.
+    pub limits: ServerLimits,
     pub frontend_url: Url,
     pub max_webhook_body_bytes: usize,
     pub sandbox: bool,

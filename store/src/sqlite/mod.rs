@@ -30,6 +30,30 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 /// How long a writer waits for the lock before giving up with `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Creates the database file (`0600`) and the directories above it (`0700`) where missing, so
+/// that SQLite, whose WAL and shared-memory files take the database file's mode, makes no file
+/// other users can read. Existing files and directories keep their modes.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// The SQLite backend of [`SqlStore`].
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -51,11 +75,9 @@ impl SqlStore<SqliteBackend> {
     /// # Errors
     /// `Unavailable` when the directory or the file cannot be created or opened.
     pub async fn open_file(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        create_private(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+        })?;
         // WAL with synchronous=FULL: a webhook is acknowledged as soon as its insert commits,
         // and the provider will not send it again, so a commit must survive a power loss too,
         // not only a crash of the process (which NORMAL would already cover). The cost is one

@@ -13,14 +13,21 @@ switchboard_store::on_both_backends!(crate::support::migrated =>
     an_expired_oauth_state_is_not_returned_and_is_removed,
     concurrent_takes_of_one_oauth_state_have_exactly_one_winner,
     a_pending_choice_is_replaced_expires_and_can_be_cleared,
+    a_take_from_another_browser_session_leaves_the_state,
+    expired_states_and_choices_are_swept_and_fresh_ones_kept,
 );
+
+/// The hash of the browser nonce a state `seed` was issued to.
+fn session(seed: &str) -> switchboard_core::store::SecretHash {
+    hash(&format!("session-{seed}"))
+}
 
 fn state(business: switchboard_core::BusinessId, seed: &str) -> OAuthState {
     OAuthState {
         state_hash: hash(seed),
         business_id: business,
         channel: channel("whatsapp"),
-        session_hash: hash(&format!("session-{seed}")),
+        session_hash: session(seed),
         expires_at: at(600),
     }
 }
@@ -33,15 +40,21 @@ fn trunc(mut s: OAuthState) -> OAuthState {
 async fn an_oauth_state_can_be_taken_only_once(store: Arc<dyn Store>) {
     let a = business(&store, "A").await;
     store.put_oauth_state(state(a.id, "s1")).await.unwrap();
-    let taken = store.take_oauth_state(hash("s1"), at(0)).await.unwrap();
+    let taken = store
+        .take_oauth_state(hash("s1"), session("s1"), at(0))
+        .await
+        .unwrap();
     assert_eq!(taken, Some(trunc(state(a.id, "s1"))));
     assert_eq!(
-        store.take_oauth_state(hash("s1"), at(0)).await.unwrap(),
+        store
+            .take_oauth_state(hash("s1"), session("s1"), at(0))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
         store
-            .take_oauth_state(hash("unknown"), at(0))
+            .take_oauth_state(hash("unknown"), session("unknown"), at(0))
             .await
             .unwrap(),
         None
@@ -52,12 +65,18 @@ async fn an_expired_oauth_state_is_not_returned_and_is_removed(store: Arc<dyn St
     let a = business(&store, "A").await;
     store.put_oauth_state(state(a.id, "old")).await.unwrap();
     assert_eq!(
-        store.take_oauth_state(hash("old"), at(601)).await.unwrap(),
+        store
+            .take_oauth_state(hash("old"), session("old"), at(601))
+            .await
+            .unwrap(),
         None
     );
     // Gone, not merely hidden: taking it "earlier" finds nothing either.
     assert_eq!(
-        store.take_oauth_state(hash("old"), at(0)).await.unwrap(),
+        store
+            .take_oauth_state(hash("old"), session("old"), at(0))
+            .await
+            .unwrap(),
         None
     );
 }
@@ -70,8 +89,8 @@ async fn concurrent_takes_of_one_oauth_state_have_exactly_one_winner(store: Arc<
         let takes: Vec<_> = (0..2)
             .map(|_| {
                 let store = store.clone();
-                let h = hash(&seed);
-                tokio::spawn(async move { store.take_oauth_state(h, at(0)).await.unwrap() })
+                let (h, s) = (hash(&seed), session(&seed));
+                tokio::spawn(async move { store.take_oauth_state(h, s, at(0)).await.unwrap() })
             })
             .collect();
         let mut winners = 0;
@@ -125,4 +144,70 @@ async fn a_pending_choice_is_replaced_expires_and_can_be_cleared(store: Arc<dyn 
             .unwrap()
             .is_none()
     );
+}
+
+async fn a_take_from_another_browser_session_leaves_the_state(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    store.put_oauth_state(state(a.id, "s1")).await.unwrap();
+    assert_eq!(
+        store
+            .take_oauth_state(hash("s1"), session("other"), at(0))
+            .await
+            .unwrap(),
+        None
+    );
+    let taken = store
+        .take_oauth_state(hash("s1"), session("s1"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(taken, Some(trunc(state(a.id, "s1"))));
+}
+
+async fn expired_states_and_choices_are_swept_and_fresh_ones_kept(store: Arc<dyn Store>) {
+    let a = business(&store, "A").await;
+    let b = business(&store, "B").await;
+    store.put_oauth_state(state(a.id, "old")).await.unwrap();
+    let mut fresh = state(a.id, "fresh");
+    fresh.expires_at = at(1_200);
+    store.put_oauth_state(fresh.clone()).await.unwrap();
+    let choice = |business, expires_at| PendingChoice {
+        business_id: business,
+        channel: channel("whatsapp"),
+        pending: EncryptedBlob::from_stored(vec![1, 2, 3]),
+        options: serde_json::json!([]),
+        expires_at,
+    };
+    store
+        .put_pending_choice(choice(a.id, at(600)))
+        .await
+        .unwrap();
+    store
+        .put_pending_choice(choice(b.id, at(1_200)))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_oauth(at(900)).await.unwrap(), 2);
+    assert_eq!(
+        store.delete_expired_oauth(at(900)).await.unwrap(),
+        0,
+        "nothing left to sweep"
+    );
+    assert!(
+        store
+            .pending_choice(a.id, &channel("whatsapp"), at(0))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .pending_choice(b.id, &channel("whatsapp"), at(0))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let taken = store
+        .take_oauth_state(hash("fresh"), session("fresh"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(taken, Some(trunc(fresh)));
 }

@@ -1,6 +1,7 @@
 //! End-to-end suites: the real gateway over real HTTP on port 0, a fresh database per test,
 //! on SQLite and on PostgreSQL.
 
+mod hardening;
 mod integrations;
 mod oauth;
 mod pipeline;

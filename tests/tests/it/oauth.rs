@@ -102,6 +102,21 @@ crate::on_both_backends! {
         assert!(app.state.store.integration_for(business, &channel).await.unwrap().is_none(), "nothing created");
     }
 
+    async fn a_callback_from_another_browser_leaves_the_flow_to_the_browser_that_started_it(backend: Backend) {
+        let Some(app) = TestApp::spawn(backend, "").await else { return };
+        let (business, key) = app.tenant("Acme").await;
+        let browser = cookie_client();
+        let state = start(&app, &browser, &key).await;
+        let query = format!("state={state}&code=account-42");
+        let (status, _) = callback(&app, &cookie_client(), &query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "another browser");
+        let (status, page) = callback(&app, &browser, &query).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains(r#""ok":true"#), "{page}");
+        let channel = switchboard_core::ChannelName::parse("loopback").unwrap();
+        assert!(app.state.store.integration_for(business, &channel).await.unwrap().is_some());
+    }
+
     async fn unknown_missing_and_garbage_states_are_invalid_state(backend: Backend) {
         let Some(app) = TestApp::spawn(backend, "").await else { return };
         let browser = cookie_client();

@@ -148,7 +148,11 @@
     const timer = setInterval(() => { if (popup.closed) { clearInterval(timer); load(); } }, 800);
   }
 
+  // The outcome arrives in the page's query string, which anyone can write into a link: only
+  // known error codes and channel-shaped names are shown, never the text itself.
   function outcome(channel, ok, error, next) {
+    if (!/^[a-z][a-z0-9_]{0,31}$/.test(channel || "")) channel = null;
+    if (!Object.prototype.hasOwnProperty.call(SB_ERRORS, error || "")) error = null;
     const name = channel ? channel.charAt(0).toUpperCase() + channel.slice(1) : "The channel";
     if (ok && next === "choose_account") {
       say("info", `${name}: choose which phone number to connect.`);
