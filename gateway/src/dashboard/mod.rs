@@ -58,7 +58,7 @@ async fn security_headers(mut response: Response) -> Response {
 
 /// The business of a valid session cookie, if any.
 async fn session_business(app: &AppState, headers: &HeaderMap) -> Option<BusinessId> {
-    let value = session::cookie_value(headers)?;
+    let value = session::cookie_value(&app.web, headers)?;
     let hash = app.session_key.verify(&value)?;
     app.store.business_by_api_key(hash).await.ok().flatten()
 }

@@ -26,7 +26,8 @@ impl FromRequestParts<AppState> for Tenant {
         let hash = match bearer(parts) {
             Some(key) => api_key_hash(key),
             None => {
-                let cookie = session::cookie_value(&parts.headers).ok_or(ApiError::Unauthorized)?;
+                let cookie = session::cookie_value(&state.web, &parts.headers)
+                    .ok_or(ApiError::Unauthorized)?;
                 let hash = state
                     .session_key
                     .verify(&cookie)

@@ -95,16 +95,19 @@ pub async fn finish(
     Ok(stored.filter(|stored| stored.channel == *channel))
 }
 
-/// The value of the cookie `name` in a request, if any.
+/// The value of the cookie `name` in a request, if it is there once. Two cookies of one name
+/// (one planted from a neighbouring subdomain, say) are refused rather than one picked by order.
 pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+    let mut values = headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+        .filter(|c| c.name() == name)
+        .map(|c| c.value().to_owned());
+    let value = values.next()?;
+    values.all(|other| other == value).then_some(value)
 }
 
 /// A `Set-Cookie` value removing the nonce cookie.

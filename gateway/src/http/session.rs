@@ -17,10 +17,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::{AppState, WebSettings};
 use crate::tenants::api_key_hash;
 
+/// The session cookie's name over plain http (tests, the sandbox).
 pub const SESSION_COOKIE: &str = "sb_session";
+/// Its name over https: the `__Host-` prefix makes browsers refuse it unless it is `Secure`,
+/// has `Path=/` and no `Domain`, so a neighbouring subdomain cannot plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sb_session";
 /// The header a cookie-authenticated state-changing request must carry.
 pub const CSRF_HEADER: &str = "x-switchboard-csrf";
 const SESSION_HOURS: i64 = 12;
@@ -31,12 +35,22 @@ pub fn router() -> Router<AppState> {
 
 /// The session cookie's value in a request, if any.
 #[must_use]
-pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    super::oauth::read_cookie(headers, SESSION_COOKIE)
+pub fn cookie_value(web: &WebSettings, headers: &HeaderMap) -> Option<String> {
+    super::oauth::read_cookie(headers, cookie_name(web))
+}
+
+/// The session cookie's name for this gateway's scheme.
+#[must_use]
+pub fn cookie_name(web: &WebSettings) -> &'static str {
+    if web.secure_cookies() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
 }
 
 fn cookie(app: &AppState, value: String, max_age: cookie::time::Duration) -> HeaderValue {
-    let cookie = Cookie::build((SESSION_COOKIE, value))
+    let cookie = Cookie::build((cookie_name(&app.web), value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(app.web.secure_cookies())

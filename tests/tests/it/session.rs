@@ -66,10 +66,33 @@ crate::on_both_backends! {
         parts[1] = (parts[1].parse::<i64>().unwrap() + 86_400).to_string();
         let tampered = format!("{name}={}", parts.join("."));
         let plain = reqwest::Client::new();
-        for bad in [tampered, format!("{name}=garbage"), format!("{name}=")] {
+        // A second cookie of the same name (planted from a neighbouring subdomain, say) makes
+        // the session ambiguous: refused, whichever comes first.
+        let doubled = format!("{name}=garbage; {cookie}");
+        let doubled_after = format!("{cookie}; {name}=garbage");
+        for bad in [tampered, format!("{name}=garbage"), format!("{name}="), doubled, doubled_after] {
             let response = plain.get(app.url("/api/integrations")).header(COOKIE, &bad).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{bad}");
         }
+    }
+
+    async fn over_https_the_cookie_is_host_prefixed_and_secure(backend: Backend) {
+        let https = "[server]\npublic_url = \"https://gateway.example.com\"\n";
+        let Some(app) = TestApp::spawn(backend, https).await else { return };
+        let (_, key) = app.tenant("Acme").await;
+        let response = login(&app, &key).await;
+        let header = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(header.starts_with("__Host-sb_session="), "{header}");
+        assert!(header.contains("Secure") && header.contains("Path=/"), "{header}");
+        assert!(!header.to_ascii_lowercase().contains("domain="), "{header}");
+        let cookie = session_cookie(&response);
+        let plain = reqwest::Client::new();
+        let list = plain.get(app.url("/api/integrations")).header(COOKIE, &cookie).send().await.unwrap();
+        assert_eq!(list.status(), StatusCode::OK);
+        // The unprefixed name is not a session there.
+        let unprefixed = cookie.replacen("__Host-", "", 1);
+        let refused = plain.get(app.url("/api/integrations")).header(COOKIE, &unprefixed).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     }
 
     async fn logging_out_clears_the_cookie(backend: Backend) {
