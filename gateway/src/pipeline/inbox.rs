@@ -11,7 +11,7 @@
 //! is ever dropped. A row that keeps failing is quarantined after [`MAX_INBOX_ATTEMPTS`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, Utc};
@@ -29,39 +29,14 @@ use switchboard_core::store::{
 };
 use switchboard_core::{ChannelAdapter, ChannelName, EventId, Integration, IntegrationId};
 use tokio::sync::watch;
-use tokio::time::Instant as TokioInstant;
 
+use super::flood;
+use super::held_chats::{HeldChats, chats_of};
 use super::jobs::{reply_key, respond_follow_up, send_follow_up};
 use super::responder::Responder;
 use crate::config::WorkerSettings;
 use crate::connections;
 use crate::state::{AppState, wake};
-
-/// A webhook rate (requests per second, measured by this process) from which the inbox worker
-/// defers its next batch (see [`InboxWorker::yield_to_ingest`]). Well above the rate of a busy
-/// normal day (500 answered messages a second bring about 2,000 webhooks a second, with the
-/// status reports); reached in floods and bursts.
-const INGEST_FLOOD_RATE: f64 = 4_000.0;
-
-/// The longest the inbox worker defers to the webhook path before it takes a batch anyway, so
-/// replies keep flowing during a flood.
-const MAX_INGEST_DEFERRAL: Duration = Duration::from_secs(1);
-
-/// During a flood the inbox worker takes this fraction of `workers.batch` per batch. Every row
-/// taken then costs the webhook path its reply and three status reports, so the trickle only
-/// keeps the oldest chats moving (BENCHMARKS.md, "Deferring to ingest during a flood"); the
-/// backlog is answered at full speed once the flood ends.
-const FLOOD_BATCH_DIVISOR: u32 = 16;
-
-/// How often a deferring inbox worker looks at the webhook rate again.
-const INGEST_SAMPLE: Duration = Duration::from_millis(10);
-
-/// Whether `received` webhooks within `elapsed` is a flood (see [`INGEST_FLOOD_RATE`]).
-fn is_flood(received: u64, elapsed: Duration) -> bool {
-    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-    let rate = received as f64 / elapsed.as_secs_f64().max(1e-3);
-    rate >= INGEST_FLOOD_RATE
-}
 
 /// After this many failed processing attempts a row is quarantined instead of retried.
 pub const MAX_INBOX_ATTEMPTS: i32 = 5;
@@ -85,69 +60,6 @@ struct Routes {
     by_account: HashMap<(ChannelName, String), Option<Integration>>,
     /// Bodies parsed while looking ahead ([`InboxWorker::prefetch`]), taken when planned.
     parsed: HashMap<EventId, Result<Vec<InboundEvent>, ParseError>>,
-}
-
-/// The chats a planned row brings messages to.
-fn chats_of(work: &Work) -> Vec<(IntegrationId, String)> {
-    work.arrivals
-        .iter()
-        .map(|a| {
-            (
-                a.conversation.integration_id,
-                a.conversation.external_chat_id.clone(),
-            )
-        })
-        .collect()
-}
-
-/// Chats with a row that failed and waits for its lease to end (the *blocker*), so that rows
-/// of the same chat claimed in later batches do not overtake it: they are left leased too and
-/// come back after their own lease. A hold ends when its blocker is applied or when the
-/// blocker's lease has run out (it can be claimed again, ahead of the later rows). The holds
-/// are this process's: another instance does not know of the failure. A row held back again and
-/// again counts attempts like a failing one and ends in quarantine, replayable, with it.
-#[derive(Debug, Default)]
-struct HeldChats(Mutex<HashMap<(IntegrationId, String), (EventId, Instant)>>);
-
-impl HeldChats {
-    fn hold(&self, blocker: EventId, chats: &[(IntegrationId, String)], until: Instant) {
-        let mut held = self.lock();
-        for chat in chats {
-            held.entry(chat.clone()).or_insert((blocker, until));
-        }
-    }
-
-    /// Whether `event`, planned as `work`, must wait for another row's retry.
-    fn holds_back(&self, event: EventId, work: &Work) -> bool {
-        if work.arrivals.is_empty() {
-            return false;
-        }
-        let mut held = self.lock();
-        if held.is_empty() {
-            return false;
-        }
-        let now = Instant::now();
-        held.retain(|_, (_, until)| *until > now);
-        chats_of(work)
-            .iter()
-            .any(|chat| held.get(chat).is_some_and(|(blocker, _)| *blocker != event))
-    }
-
-    /// The rows in `applied` are stored: the holds they caused end.
-    fn release(&self, applied: &[EventId]) {
-        let mut held = self.lock();
-        if !held.is_empty() {
-            held.retain(|_, (blocker, _)| !applied.contains(blocker));
-        }
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(IntegrationId, String), (EventId, Instant)>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// Drains the inbox: one per process, which keeps a burst from one chat in order.
@@ -187,15 +99,11 @@ impl InboxWorker {
 
     /// Drains batches until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut last_batch = (TokioInstant::now(), self.app.wake.webhooks_received());
+        let mut last_batch = flood::Mark::now(&self.app.wake);
         while !*shutdown.borrow() {
-            let flooding = self.yield_to_ingest(last_batch).await;
-            last_batch = (TokioInstant::now(), self.app.wake.webhooks_received());
-            let limit = if flooding {
-                (self.settings.batch / FLOOD_BATCH_DIVISOR).max(1)
-            } else {
-                self.settings.batch
-            };
+            let flooding = flood::yield_to_ingest(&self.app.wake, last_batch).await;
+            last_batch = flood::Mark::now(&self.app.wake);
+            let limit = flood::batch_limit(self.settings.batch, flooding);
             match self.drain_once(limit).await.map(|drained| drained.claimed) {
                 Ok(0) => {
                     let poll = self.settings.poll_interval;
@@ -211,29 +119,6 @@ impl InboxWorker {
             }
         }
         tracing::debug!("inbox worker stopped");
-    }
-
-    /// While webhooks arrive faster than [`INGEST_FLOOD_RATE`], waits — at most
-    /// [`MAX_INGEST_DEFERRAL`] after the previous batch began — before the next batch.
-    /// Acknowledging the provider quickly comes first: it retries, and in the end disables, a
-    /// slow webhook, and what it sends is durable once acknowledged. The batches taken after a
-    /// flood are fuller, so cheaper per row. On several instances each one defers to its own
-    /// webhook traffic only.
-    async fn yield_to_ingest(&self, (since, received_then): (TokioInstant, u64)) -> bool {
-        let until = since + MAX_INGEST_DEFERRAL;
-        let (mut at, mut received) = (since, received_then);
-        loop {
-            let now = TokioInstant::now();
-            let count = self.app.wake.webhooks_received();
-            if !is_flood(count.saturating_sub(received), now.duration_since(at)) {
-                return false;
-            }
-            if now >= until {
-                return true;
-            }
-            (at, received) = (now, count);
-            tokio::time::sleep(INGEST_SAMPLE).await;
-        }
     }
 
     /// Claims one batch of at most `limit` inbox rows and applies it.
@@ -649,25 +534,5 @@ fn parse(
     match known {
         Some(integration) => adapter.parse_webhook_for(&event.body, integration),
         None => adapter.parse_webhook(&event.body),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::is_flood;
-
-    #[test]
-    fn a_flood_is_four_thousand_webhooks_a_second_or_more() {
-        assert!(!is_flood(0, Duration::from_millis(10)));
-        // 500 answered messages a second: about 2,000 webhooks a second with status reports.
-        assert!(!is_flood(20, Duration::from_millis(10)));
-        assert!(!is_flood(2_000, Duration::from_secs(1)));
-        assert!(is_flood(40, Duration::from_millis(10)));
-        assert!(is_flood(16_000, Duration::from_secs(1)));
-        // No time elapsed is not a division by zero; a burst in no time is a flood.
-        assert!(!is_flood(0, Duration::ZERO));
-        assert!(is_flood(10, Duration::ZERO));
     }
 }

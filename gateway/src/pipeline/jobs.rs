@@ -63,18 +63,33 @@ pub fn job_refs(job: &Job) -> Option<(MessageId, ConversationId)> {
 /// key keeps a message to one answer across crashes and redeliveries.
 #[must_use]
 pub fn respond_follow_up(integration: &Integration, max_attempts: i32) -> FollowUp {
-    let business = integration.business_id;
-    let integration = integration.id;
-    FollowUp::new(move |message_id, conversation_id| NewJob {
-        kind: RESPOND_JOB.into(),
+    let (business, integration) = (integration.business_id, integration.id);
+    FollowUp::new(move |message_id, conversation_id| {
+        let payload = json!({ "message_id": message_id, "conversation_id": conversation_id });
+        let target = (business, integration, conversation_id);
+        conversation_job(RESPOND_JOB, target, payload, message_id, max_attempts)
+    })
+}
+
+/// A job of `kind` about one message, in its conversation's queue and deduplicated by the
+/// message (`{kind}:{message}`).
+fn conversation_job(
+    kind: &str,
+    (business, integration, conversation): (BusinessId, IntegrationId, ConversationId),
+    payload: serde_json::Value,
+    message: MessageId,
+    max_attempts: i32,
+) -> NewJob {
+    NewJob {
+        kind: kind.into(),
         business_id: business,
         integration_id: Some(integration),
-        payload: json!({ "message_id": message_id, "conversation_id": conversation_id }),
+        payload,
         run_at: Utc::now(),
-        dedupe_key: Some(format!("respond:{message_id}")),
-        queue_key: Some(conversation_queue(conversation_id)),
+        dedupe_key: Some(format!("{kind}:{message}")),
+        queue_key: Some(conversation_queue(conversation)),
         max_attempts,
-    })
+    }
 }
 
 /// The follow-up of a queued outbound message: its `send` job, carrying the message id as the
@@ -96,16 +111,8 @@ pub fn send_follow_up(
         };
         let mut payload = serde_json::to_value(&payload).unwrap_or_default();
         make_storable(&mut payload);
-        NewJob {
-            kind: SEND_JOB.into(),
-            business_id: business,
-            integration_id: Some(integration),
-            payload,
-            run_at: Utc::now(),
-            dedupe_key: Some(format!("send:{message_id}")),
-            queue_key: Some(conversation_queue(conversation_id)),
-            max_attempts,
-        }
+        let target = (business, integration, conversation_id);
+        conversation_job(SEND_JOB, target, payload, message_id, max_attempts)
     })
 }
 

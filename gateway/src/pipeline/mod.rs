@@ -11,7 +11,9 @@
 //! stored, a job was queued) and, on PostgreSQL, by `LISTEN/NOTIFY` from other instances. Every
 //! claim is a lease: a worker that dies leaves rows that come back when the lease ends.
 
+mod flood;
 pub mod governor;
+mod held_chats;
 pub mod inbox;
 pub mod job_worker;
 pub mod jobs;
